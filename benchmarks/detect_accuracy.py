@@ -1,0 +1,175 @@
+"""Zero-shot detector accuracy on ../shared/data/detect, beside the published AUROCs, and CPU throughput.
+
+For each *.jsonl set: AUROC of every statistic of the default detector (SmolLM2-135M-Instruct GGUF,
+max_tokens 512), TPR and FPR at the shipped 5 %-FPR threshold, and docs/s of the scoring run. Statistics
+are shared with benchmarks/calibrate_default.py through its cache (.cache/detect-stats), so a set scored
+once is not scored again. Then a throughput comparison on the same documents: a plain per-document
+transformers loop (one text at a time, likelihood only) against ZeroShotDetector's batched pass
+(all four statistics).
+
+    .venv/bin/python benchmarks/detect_accuracy.py [--max-rows N] [--throughput-docs 60] [--skip-throughput]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+from calibrate_default import CACHE_DIR, DATA_DIR, read_rows, set_statistics
+
+from detectors.calibration import default_calibration
+from detectors.lm import LoadedLM, load_causal_lm
+from detectors.zeroshot import ZeroShotDetector
+
+COLUMNS = {  # our column -> the statistic and sign whose AUROC it reports
+    "likelihood": ("likelihood", 1.0),
+    "log-rank": ("log_rank", 1.0),
+    "entropy (low = machine)": ("entropy", -1.0),
+    "entropy (high = machine)": ("entropy", 1.0),
+    "Fast-DetectGPT (analytic, self-sampled)": ("fast_detectgpt", 1.0),
+}
+
+
+def read_anchors(path: Path) -> dict[str, list[str]]:
+    """The published table in ANCHORS.md: set name -> its cells, plus the header under "set"."""
+    table: dict[str, list[str]] = {}
+    if not path.is_file():
+        return table
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and not set(cells[0]) <= {"-", ":"}:
+            table[cells[0]] = cells[1:]
+    return table
+
+
+def accuracy_table(detector: ZeroShotDetector, files: list[Path], max_rows: int | None, cache: Path) -> str:
+    calibration = default_calibration()
+    matches = (calibration.model, calibration.statistic, calibration.max_tokens) == (
+        detector.lm.name,
+        detector.statistic,
+        detector.max_tokens,
+    )
+    anchors = read_anchors(files[0].parent / "ANCHORS.md")
+    published = [f"published: {name}" for name in anchors.get("set", [])]
+    header = ["set", "n", *COLUMNS, "TPR @ shipped thr", "FPR @ shipped thr", "docs/s", *published]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for path in files:
+        stats = set_statistics(path, detector, cache, max_rows)
+        labels = stats["labels"]
+        cells = [path.stem, str(labels.size)]
+        cells += [f"{roc_auc_score(labels, sign * stats[key]):.3f}" for key, sign in COLUMNS.values()]
+        if matches:
+            flags = calibration.flag(stats["likelihood"])
+            cells += [f"{flags[labels == 1].mean():.3f}", f"{flags[labels == 0].mean():.3f}"]
+        else:
+            cells += ["n/a", "n/a"]
+        cells.append(f"{labels.size / float(stats['seconds']):.2f}")
+        cells += anchors.get(path.stem, ["-"] * len(published))
+        lines.append("| " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+def plain_loop(lm: LoadedLM, texts: list[str], max_tokens: int) -> np.ndarray:
+    """The obvious baseline: one text at a time, full logits, mean log-likelihood (same BOS convention)."""
+    prefix = [] if lm.tokenizer.bos_token_id is None else [lm.tokenizer.bos_token_id]
+    out = []
+    with torch.inference_mode():
+        for text in texts:
+            row = prefix + lm.tokenizer(text, add_special_tokens=False)["input_ids"][:max_tokens]
+            ids = torch.tensor([row], device=lm.device)
+            logp = torch.log_softmax(lm.model(input_ids=ids).logits[0, :-1].float(), dim=-1)
+            out.append(logp.gather(1, ids[0, 1:, None]).mean().item())
+    return np.array(out)
+
+
+def throughput(detector: ZeroShotDetector, texts: list[str]) -> str:
+    lm = detector.lm
+    n_tokens = sum(
+        min(len(ids), detector.max_tokens)
+        for ids in lm.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    )
+    plain_loop(lm, texts[:2], detector.max_tokens)  # warm-up
+    detector.statistics(texts[:2])
+    start = time.perf_counter()
+    plain = plain_loop(lm, texts, detector.max_tokens)
+    plain_s = time.perf_counter() - start
+    start = time.perf_counter()
+    batched = detector.statistics(texts)
+    batched_s = time.perf_counter() - start
+    agreement = np.abs(plain - batched["likelihood"]).max()
+
+    def row(method: str, seconds: float) -> str:
+        rate = f"{len(texts) / seconds:.2f} | {n_tokens / seconds:.0f}"
+        return f"| {method} | {len(texts)} | {seconds:.1f} | {rate} |"
+
+    return "\n".join(
+        [
+            "| method | docs | seconds | docs/s | tokens/s |",
+            "|---|---|---|---|---|",
+            row("plain per-document loop (likelihood only)", plain_s),
+            row(
+                f"ZeroShotDetector, batch {detector.batch_size}, length-sorted (all 4 statistics)", batched_s
+            ),
+            "",
+            (
+                f"Speed-up {plain_s / batched_s:.2f}x; max |likelihood difference| between the two "
+                f"{agreement:.2e}; {n_tokens} tokens, torch {torch.__version__}, "
+                f"{torch.get_num_threads()} threads, {lm.device}, {str(lm.dtype).removeprefix('torch.')}."
+            ),
+        ]
+    )
+
+
+def cpu_name() -> str:
+    """The CPU model as lscpu reports it (Linux), else whatever platform knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
+    parser.add_argument("--max-rows", type=int, default=None, help="first N rows per set (default: all)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--dtype", default=None, help="scorer dtype (default: float32 on CPU)")
+    parser.add_argument("--throughput-docs", type=int, default=60)
+    parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args(argv)
+
+    files = sorted(args.data_dir.glob("*.jsonl"))
+    if not files:
+        parser.error(f"no *.jsonl in {args.data_dir}")
+    detector = ZeroShotDetector(load_causal_lm(dtype=args.dtype), max_tokens=512, batch_size=args.batch_size)
+    print(f"model {detector.lm.name}, {detector.lm.device}, {detector.lm.dtype}")
+    print(f"machine: {cpu_name()}, {torch.get_num_threads()} torch threads, cuda={torch.cuda.is_available()}")
+    print(f"data: {args.data_dir}\n")
+    if not args.skip_accuracy:
+        print("## accuracy (AUROC)\n")
+        accuracy_table(detector, files, args.max_rows, args.cache_dir)
+    if not args.skip_throughput:
+        source = args.data_dir / "xsum_gpt-3.5-turbo.jsonl"
+        texts = [row["text"] for row in read_rows(source, args.throughput_docs)]
+        print(f"\n## throughput: first {len(texts)} rows of {source.name}\n")
+        print(throughput(detector, texts))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

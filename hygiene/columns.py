@@ -1,0 +1,72 @@
+"""Column and file names shared between pipeline stages, outputs and readers.
+
+They are the contract between `score`, `clean`, the report and any later stage; keep them here
+rather than as string literals scattered through the code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PREFIX",
+    "SCORE",
+    "MACHINE",
+    "STATISTIC_COLUMNS",
+    "N_TOKENS",
+    "TRUNCATED",
+    "CLUSTER",
+    "DUPLICATE_OF",
+    "SIMILARITY",
+    "REASON",
+    "Q_SOURCE",
+    "Q_ROW",
+    "Q_ERROR",
+    "Q_RAW",
+    "REASONS",
+    "MACHINE_GENERATED",
+    "NEAR_DUPLICATE",
+    "EXACT_DUPLICATE",
+    "KEPT_DIR",
+    "REMOVED_DIR",
+    "QUARANTINE_DIR",
+    "SCORED_DIR",
+    "WORK_DIR",
+    "MANIFEST",
+    "REPORT_HTML",
+]
+
+PREFIX = "hygiene_"
+
+# Added to every scored row.
+SCORE = PREFIX + "score"  # the detector statistic the decision uses (higher = more machine-like)
+MACHINE = PREFIX + "machine"  # score >= calibrated threshold
+STATISTIC_COLUMNS = {
+    "likelihood": PREFIX + "likelihood",
+    "log_rank": PREFIX + "log_rank",
+    "entropy": PREFIX + "entropy",
+    "fast_detectgpt": PREFIX + "fast_detectgpt",
+}
+N_TOKENS = PREFIX + "n_tokens"
+TRUNCATED = PREFIX + "truncated"  # the document was longer than the scoring window
+CLUSTER = PREFIX + "cluster"  # id of the document kept for this row's duplicate cluster
+DUPLICATE_OF = PREFIX + "duplicate_of"  # id of the exact original, or of the cluster's kept row; else null
+SIMILARITY = PREFIX + "similarity"  # verified Jaccard similarity to the cluster (1.0 for exact copies)
+REASON = PREFIX + "reason"  # why the row is (or, in `score`, would be) removed; null when kept
+
+# Quarantined rows: the original bytes are kept so nothing is lost.
+Q_SOURCE = PREFIX + "source"
+Q_ROW = PREFIX + "row"
+Q_ERROR = PREFIX + "error"
+Q_RAW = PREFIX + "raw"
+
+MACHINE_GENERATED = "machine_generated"
+NEAR_DUPLICATE = "near_duplicate"
+EXACT_DUPLICATE = "exact_duplicate"
+REASONS = (EXACT_DUPLICATE, NEAR_DUPLICATE, MACHINE_GENERATED)
+
+KEPT_DIR = "kept"
+REMOVED_DIR = "removed"
+QUARANTINE_DIR = "quarantine"
+SCORED_DIR = "scored"
+WORK_DIR = ".work"
+MANIFEST = "manifest.json"
+REPORT_HTML = "report.html"

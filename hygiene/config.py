@@ -1,0 +1,99 @@
+"""One typed job configuration, loaded from TOML and overridden by flags; shared by CLI and service.
+
+A `clean` run submitted any way is the same job when its `CleanConfig` is equal. The config only
+holds values; the algorithms live in `detectors` and `hygiene.pipeline`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from detectors.dedup import DedupConfig
+
+__all__ = ["DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "ConfigError"]
+
+
+_DEDUP = DedupConfig()
+
+
+class ConfigError(ValueError):
+    """The configuration file or flags are invalid; the message names the field."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DetectorSettings(_Frozen):
+    model: str | None = Field(None, description="HF hub name, local dir or .gguf; None = offline SmolLM2-135M")
+    statistic: Literal["likelihood", "log_rank", "entropy", "fast_detectgpt"] = "likelihood"
+    max_tokens: int = Field(512, ge=8, le=8192, description="scoring window; longer documents are truncated")
+    batch_size: int = Field(16, ge=1, le=4096)
+    device: str | None = Field(None, description="cuda, cpu, ...; None = CUDA when available")
+
+
+class DedupSettings(_Frozen):
+    """Defaults are the detectors' own (chosen by measurement, see benchmarks/RESULTS.md)."""
+
+    exact: bool = True
+    near: bool = True
+    threshold: float = Field(_DEDUP.threshold, gt=0.0, le=1.0, description="Jaccard similarity of near-duplicates")
+    shingle: Literal["word", "char"] = _DEDUP.minhash.shingle
+    ngram: int = Field(_DEDUP.minhash.ngram, ge=1, le=64)
+    num_perm: int = Field(_DEDUP.minhash.num_perm, ge=8, le=1024)
+    seed: int = Field(_DEDUP.minhash.seed, ge=0)
+    bands: int | None = Field(None, ge=1)
+    rows: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _bands_rows(self) -> "DedupSettings":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both dedup.bands and dedup.rows, or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"dedup.bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
+class CleanConfig(_Frozen):
+    text_column: str = "text"
+    id_column: str = "id"
+    batch_rows: int = Field(1024, ge=1, description="records read per batch; bounds memory")
+    remove_machine: bool = True
+    threshold: float | None = Field(None, description="score at or above which a document is machine-made")
+    calibration: str | None = Field(None, description="calibration JSON; None = the shipped default")
+    detector: DetectorSettings = DetectorSettings()
+    dedup: DedupSettings = DedupSettings()
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> CleanConfig:
+    """Read a TOML file (optional) and apply `{"detector.max_tokens": 256, ...}` overrides (None skipped)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, key, value)
+    try:
+        return CleanConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

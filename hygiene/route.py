@@ -1,0 +1,98 @@
+"""Pass 3: re-read one shard and route each scored row to kept/ or removed/ (or scored/ for `score`).
+
+Rows keep every original column; removed and scored rows gain the `hygiene_*` annotation columns.
+Both output files of a shard appear atomically, then a marker with the shard's counts is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import columns as C
+from .atomic import ParquetSink, write_json
+from .config import CleanConfig
+from .decide import Decisions
+from .progress import Progress
+from .scoring import ROW, STATISTICS, ShardSignals
+from .shards import Shard, read_batches
+
+__all__ = ["annotations", "route_shard"]
+
+
+def annotations(signals: ShardSignals, decisions: Decisions, span: slice, ids: np.ndarray, statistic: str) -> pa.Table:
+    """The `hygiene_*` columns for one shard's scored rows (`span` of the global decision arrays)."""
+    t = signals.table
+    dup = decisions.duplicate_of[span]
+    return pa.table(
+        {
+            C.SCORE: t.column(statistic),
+            C.MACHINE: pa.array(decisions.machine[span]),
+            **{C.STATISTIC_COLUMNS[name]: t.column(name) for name in STATISTICS},
+            C.N_TOKENS: t.column("n_tokens"),
+            C.TRUNCATED: t.column("truncated"),
+            C.CLUSTER: pa.array(ids[decisions.cluster[span]], pa.string()),
+            C.DUPLICATE_OF: pa.array(np.where(dup >= 0, ids[np.maximum(dup, 0)], None), pa.string()),
+            C.SIMILARITY: pa.array(decisions.similarity[span], pa.float32(), from_pandas=True),
+            C.REASON: pa.array(decisions.reason[span], pa.string()),
+        }
+    )
+
+
+def _annotate(table: pa.Table, extra: pa.Table) -> pa.Table:
+    # Annotations from an earlier run of this tool are replaced, not duplicated.
+    table = table.drop_columns([c for c in table.column_names if c.startswith(C.PREFIX)])
+    for name in extra.column_names:
+        table = table.append_column(name, extra.column(name))
+    return table
+
+
+def route_shard(
+    shard: Shard,
+    signals: ShardSignals,
+    extra: pa.Table,
+    config: CleanConfig,
+    out: Path,
+    marker: Path,
+    *,
+    mode: str,
+    annotate_kept: bool,
+    progress: Progress,
+) -> dict[str, int]:
+    rows = signals.table.column(ROW).to_numpy()
+    kept_reason = pc.is_null(extra.column(C.REASON)).to_numpy(zero_copy_only=False)
+    schema = signals.schema if shard.format == "jsonl" else None
+    if mode == "score":
+        sinks = {"scored": ParquetSink(out / C.SCORED_DIR / f"{shard.name}.parquet")}
+    else:
+        sinks = {
+            "kept": ParquetSink(out / C.KEPT_DIR / f"{shard.name}.parquet"),
+            "removed": ParquetSink(out / C.REMOVED_DIR / f"{shard.name}.parquet"),
+        }
+    try:
+        for batch in read_batches(shard, config.text_column, config.id_column, config.batch_rows, schema):
+            scored = np.isin(batch.rows, rows)  # rows quarantined at scoring time are not here
+            where = np.searchsorted(rows, batch.rows[scored])
+            table = batch.table.filter(pa.array(scored))
+            ann = extra.take(pa.array(where, pa.int64()))
+            if mode == "score":
+                sinks["scored"].write(_annotate(table, ann))
+            else:
+                keep = pa.array(kept_reason[where])
+                kept = table.filter(keep)
+                sinks["kept"].write(_annotate(kept, ann.filter(keep)) if annotate_kept else kept)
+                drop = pc.invert(keep)
+                sinks["removed"].write(_annotate(table.filter(drop), ann.filter(drop)))
+            progress.advance(len(batch.rows) + len(batch.quarantined))
+    except BaseException:
+        for sink in sinks.values():
+            sink.abort()
+        raise
+    for sink in sinks.values():
+        sink.close()
+    counts = {name: sink.rows for name, sink in sinks.items()}
+    write_json(marker, counts)
+    return counts

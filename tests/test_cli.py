@@ -1,0 +1,68 @@
+"""The `hygiene` command as a user runs it: a real subprocess, exit codes, messages, outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hygiene.cli import build_parser
+
+
+def hygiene(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hygiene.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=300, env={**os.environ, "PYTHONUTF8": "1"},
+    )
+
+
+def test_help_explains_outputs():
+    assert "clean" in build_parser().format_help()  # builds without loading any model
+    run = hygiene("clean", "--help")
+    assert run.returncode == 0
+    for word in ("--out", "--threshold", "--text-column", "kept + removed + quarantined", "--overwrite"):
+        assert word in run.stdout
+
+
+@pytest.mark.parametrize(
+    "setup, args, message",
+    [
+        (lambda d: None, ["missing.parquet"], "input not found"),
+        (lambda d: (d / "empty").mkdir(), ["empty"], "directory holds no shards"),
+        (lambda d: (d / "t.parquet").write_bytes(b"PAR1 truncated"), ["t.parquet"], "not a readable parquet file"),
+        (lambda d: pq.write_table(pa.table({"body": ["x"]}), d / "nt.parquet"), ["nt.parquet"], "no text column"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_message(tmp_path, setup, args, message):
+    setup(tmp_path)
+    run = hygiene("clean", *args, "--out", "out", "--threshold", "0", cwd=tmp_path)
+    assert run.returncode == 1
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_flag_value_is_a_usage_error(tmp_path):
+    pq.write_table(pa.table({"text": ["x"]}), tmp_path / "a.parquet")
+    run = hygiene("clean", "a.parquet", "--out", "o", "--max-tokens", "2", cwd=tmp_path)
+    assert run.returncode == 1 and "detector.max_tokens" in run.stderr
+
+
+def test_clean_then_refuse_then_overwrite(tmp_path):
+    texts = [f"Entry {i}: the committee met on day {i} and agreed to revisit item {i * 3} next week." for i in range(6)]
+    pq.write_table(pa.table({"text": texts + [texts[0]]}), tmp_path / "a.parquet")
+    args = ["clean", "a.parquet", "--out", "out", "--threshold", "0", "--max-tokens", "64", "--quiet"]
+    first = hygiene(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "kept" in first.stdout and "report" in first.stdout
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["counts"]["removed_by_reason"]["exact_duplicate"] == 1
+    assert manifest["config"]["detector"]["max_tokens"] == 64
+    again = hygiene(*args, cwd=tmp_path)
+    assert again.returncode == 1 and "--overwrite" in again.stderr
+    assert hygiene(*args, "--overwrite", cwd=tmp_path).returncode == 0
