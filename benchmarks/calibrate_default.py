@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from detectors.calibration import DEFAULT_CALIBRATION, Calibration, threshold_at_fpr
-from detectors.zeroshot import SCORE_SIGN, ZeroShotDetector
+from detectors.calibration import DEFAULT_CALIBRATION, Calibration, threshold_at_fpr  # noqa: E402
+from detectors.zeroshot import SCORE_SIGN, ZeroShotDetector  # noqa: E402
 
 DATA_DIR = REPO.parent / "shared" / "data" / "detect"
 CACHE_DIR = REPO / ".cache" / "detect-stats"

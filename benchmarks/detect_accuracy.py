@@ -25,11 +25,11 @@ from sklearn.metrics import roc_auc_score
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from calibrate_default import CACHE_DIR, DATA_DIR, read_rows, set_statistics
+from calibrate_default import CACHE_DIR, DATA_DIR, read_rows, set_statistics  # noqa: E402
 
-from detectors.calibration import default_calibration
-from detectors.lm import LoadedLM, load_causal_lm
-from detectors.zeroshot import ZeroShotDetector
+from detectors.calibration import default_calibration  # noqa: E402
+from detectors.lm import LoadedLM, load_causal_lm  # noqa: E402
+from detectors.zeroshot import ZeroShotDetector  # noqa: E402
 
 COLUMNS = {  # our column -> the statistic and sign whose AUROC it reports
     "likelihood": ("likelihood", 1.0),
@@ -63,6 +63,7 @@ def accuracy_table(detector: ZeroShotDetector, files: list[Path], max_rows: int 
     published = [f"published: {name}" for name in anchors.get("set", [])]
     header = ["set", "n", *COLUMNS, "TPR @ shipped thr", "FPR @ shipped thr", "docs/s", *published]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    print("\n".join(lines), flush=True)
     for path in files:
         stats = set_statistics(path, detector, cache, max_rows)
         labels = stats["labels"]
@@ -93,20 +94,22 @@ def plain_loop(lm: LoadedLM, texts: list[str], max_tokens: int) -> np.ndarray:
     return np.array(out)
 
 
-def throughput(detector: ZeroShotDetector, texts: list[str]) -> str:
+def throughput(detector: ZeroShotDetector, texts: list[str], repeats: int) -> str:
+    """Best of ``repeats`` interleaved runs of each method (the best run is the least disturbed on a shared box)."""
     lm = detector.lm
     n_tokens = sum(
-        min(len(ids), detector.max_tokens)
-        for ids in lm.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        min(len(ids), detector.max_tokens) for ids in lm.tokenizer(texts, add_special_tokens=False)["input_ids"]
     )
     plain_loop(lm, texts[:2], detector.max_tokens)  # warm-up
     detector.statistics(texts[:2])
-    start = time.perf_counter()
-    plain = plain_loop(lm, texts, detector.max_tokens)
-    plain_s = time.perf_counter() - start
-    start = time.perf_counter()
-    batched = detector.statistics(texts)
-    batched_s = time.perf_counter() - start
+    plain_s = batched_s = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        plain = plain_loop(lm, texts, detector.max_tokens)
+        plain_s = min(plain_s, time.perf_counter() - start)
+        start = time.perf_counter()
+        batched = detector.statistics(texts)
+        batched_s = min(batched_s, time.perf_counter() - start)
     agreement = np.abs(plain - batched["likelihood"]).max()
 
     def row(method: str, seconds: float) -> str:
@@ -118,12 +121,11 @@ def throughput(detector: ZeroShotDetector, texts: list[str]) -> str:
             "| method | docs | seconds | docs/s | tokens/s |",
             "|---|---|---|---|---|",
             row("plain per-document loop (likelihood only)", plain_s),
-            row(
-                f"ZeroShotDetector, batch {detector.batch_size}, length-sorted (all 4 statistics)", batched_s
-            ),
+            row(f"ZeroShotDetector, batch {detector.batch_size}, length-sorted (all 4 statistics)", batched_s),
             "",
             (
-                f"Speed-up {plain_s / batched_s:.2f}x; max |likelihood difference| between the two "
+                f"Best of {repeats} interleaved runs each. Speed-up {plain_s / batched_s:.2f}x; "
+                "max |likelihood difference| between the two "
                 f"{agreement:.2e}; {n_tokens} tokens, torch {torch.__version__}, "
                 f"{torch.get_num_threads()} threads, {lm.device}, {str(lm.dtype).removeprefix('torch.')}."
             ),
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--dtype", default=None, help="scorer dtype (default: float32 on CPU)")
     parser.add_argument("--throughput-docs", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3, help="throughput runs per method (best is kept)")
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         source = args.data_dir / "xsum_gpt-3.5-turbo.jsonl"
         texts = [row["text"] for row in read_rows(source, args.throughput_docs)]
         print(f"\n## throughput: first {len(texts)} rows of {source.name}\n")
-        print(throughput(detector, texts))
+        print(throughput(detector, texts, args.repeats))
     return 0
 
 

@@ -145,9 +145,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         os.replace(tmp, target)  # atomic on one filesystem; fails if another process got there first
     except OSError as error:
         if not (target / "config.json").is_file():  # not a finished conversion by a concurrent process
-            raise RuntimeError(
-                f"cannot create the GGUF cache {target} ({error}); remove it and retry"
-            ) from error
+            raise RuntimeError(f"cannot create the GGUF cache {target} ({error}); remove it and retry") from error
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

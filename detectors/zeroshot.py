@@ -78,9 +78,7 @@ class ZeroShotDetector:
         self.batch_size = batch_size
         self.max_chars = max_chars if max_chars is not None else 32 * max_tokens
         self.name = f"zeroshot-{statistic}"
-        self._prefix: list[int] = (
-            [] if self.lm.tokenizer.bos_token_id is None else [self.lm.tokenizer.bos_token_id]
-        )
+        self._prefix: list[int] = [] if self.lm.tokenizer.bos_token_id is None else [self.lm.tokenizer.bos_token_id]
         limit = getattr(self.lm.model.config, "max_position_embeddings", None)
         if limit is not None and max_tokens + len(self._prefix) > limit:
             raise ValueError(f"max_tokens={max_tokens} exceeds the model's {limit}-position window")
@@ -147,9 +145,7 @@ class ZeroShotDetector:
         targets = ids[:, 1:][scored]
         owner = torch.arange(len(rows), device=device)[:, None].expand_as(scored)[scored]
         if self._plain_head:
-            states = self.lm.model.base_model(
-                input_ids=ids, attention_mask=mask, use_cache=False
-            ).last_hidden_state
+            states = self.lm.model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
             states, head = states[:, :-1][scored], self.lm.model.get_output_embeddings()
         else:
             states = self.lm.model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1][scored]

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .config import ConfigError
+
 __all__ = ["main", "build_parser"]
 
 _EPILOG = """Outputs of clean: OUT/kept, OUT/removed, OUT/quarantine (parquet), OUT/manifest.json, OUT/report.html.
@@ -28,7 +30,8 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     det.add_argument("--model", help="HF hub name, local model dir or .gguf file (default: offline SmolLM2-135M)")
     det.add_argument("--statistic", choices=["likelihood", "log_rank", "entropy", "fast_detectgpt"],
                      help="statistic that decides (default: likelihood)")
-    det.add_argument("--max-tokens", type=int, help="scoring window in tokens; longer docs are truncated (default: 512)")
+    det.add_argument("--max-tokens", type=int,
+                     help="scoring window in tokens; longer docs are truncated (default: 512)")
     det.add_argument("--batch-size", type=int, help="documents per model batch (default: 16)")
     det.add_argument("--device", help="cuda, cuda:1, cpu (default: CUDA when available)")
     det.add_argument("--threshold", type=float,
@@ -86,12 +89,29 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Write OUT/scored/*.parquet: every readable row with hygiene_* columns, "
                                        "including the reason `clean` would remove it.")
     _add_job_options(score)
+    cal = sub.add_parser(
+        "calibrate", help="measure the threshold at a target false-positive rate on your own human text",
+        description="Score labelled shards (label column: 0 human, 1 machine; without it every row counts "
+                    "as human) and write a calibration JSON for `clean --calibration`.",
+    )
+    cal.add_argument("inputs", nargs="+", metavar="IN", help="shard files or directories")
+    cal.add_argument("--out", required=True, type=Path, help="calibration JSON to write")
+    cal.add_argument("--fpr", type=float, default=0.05, help="target false-positive rate (default: 0.05)")
+    cal.add_argument("--label-column", default="label", help="0 = human, 1 = machine (default: label)")
+    cal.add_argument("--config", type=Path, help="TOML file with job settings; flags override it")
+    cal.add_argument("--text-column", help="column holding the document text (default: text)")
+    cal.add_argument("--model", help="HF hub name, local model dir or .gguf file (default: offline SmolLM2-135M)")
+    cal.add_argument("--statistic", choices=["likelihood", "log_rank", "entropy", "fast_detectgpt"])
+    cal.add_argument("--max-tokens", type=int, help="scoring window in tokens (default: 512)")
+    cal.add_argument("--batch-size", type=int, help="documents per model batch (default: 16)")
+    cal.add_argument("--device", help="cuda, cpu (default: CUDA when available)")
+    cal.add_argument("--quiet", action="store_true", help="no progress bars")
     demo = sub.add_parser("demo", help="build a labelled demo corpus, clean it, and report precision/recall",
                           description="Human text from the Python standard library's docs, machine text "
                                       "generated now by the default LM, injected duplicates; then clean.")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="working directory (default: demo-out)")
     demo.add_argument("--human", type=int, default=240, help="human documents (default: 240)")
-    demo.add_argument("--machine", type=int, default=60, help="machine documents to generate (default: 60)")
+    demo.add_argument("--machine", type=int, default=48, help="machine documents to generate (default: 48)")
     demo.add_argument("--near-duplicates", type=int, default=40, help="edited copies to inject (default: 40)")
     demo.add_argument("--exact-duplicates", type=int, default=10, help="exact copies to inject (default: 10)")
     demo.add_argument("--seed", type=int, default=0)
@@ -99,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_job(args: argparse.Namespace) -> int:
+def _run_job(args: argparse.Namespace) -> int:  # clean and score
     from .cli_progress import TqdmProgress
     from .config import load_config
     from .pipeline import run
@@ -123,6 +143,28 @@ def _run_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import calibrate
+    from .cli_progress import TqdmProgress
+    from .config import load_config
+
+    if not 0.0 < args.fpr < 1.0:
+        raise ConfigError(f"--fpr must be between 0 and 1, got {args.fpr}")
+    config = load_config(args.config, {
+        "text_column": args.text_column, "detector.model": args.model, "detector.statistic": args.statistic,
+        "detector.max_tokens": args.max_tokens, "detector.batch_size": args.batch_size,
+        "detector.device": args.device,
+    })
+    result = calibrate(args.inputs, config, fpr=args.fpr, label_column=args.label_column,
+                       progress=TqdmProgress(enabled=not args.quiet))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result.to_json(args.out)
+    measured = f", TPR {result.tpr:.3f}, AUROC {result.auroc:.3f}" if result.tpr is not None else ""
+    print(f"threshold {result.threshold:.4f} at {args.fpr:.1%} FPR on {result.n_human} human rows{measured}")
+    print(f"  written to {args.out}; use it with: hygiene clean ... --calibration {args.out}")
+    return 0
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -133,14 +175,15 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .config import ConfigError
+    from .calibrate import CalibrationError
     from .pipeline import RunError
     from .shards import ShardError
     from .thresholds import ThresholdError
 
+    commands = {"demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job, "score": _run_job}
     try:
-        return _run_demo(args) if args.command == "demo" else _run_job(args)
-    except (ShardError, ConfigError, RunError, ThresholdError, FileNotFoundError) as exc:
+        return commands[args.command](args)
+    except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, FileNotFoundError) as exc:
         print(f"hygiene {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -50,7 +50,7 @@ class DedupSettings(_Frozen):
     rows: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
-    def _bands_rows(self) -> "DedupSettings":
+    def _bands_rows(self) -> DedupSettings:
         if (self.bands is None) != (self.rows is None):
             raise ValueError("give both dedup.bands and dedup.rows, or neither")
         if self.bands is not None and self.bands * self.rows > self.num_perm:

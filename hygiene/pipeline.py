@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -35,7 +36,7 @@ from .decide import Decisions, decide
 from .progress import NullProgress, Progress
 from .report import summarize, write_report
 from .route import annotations, route_shard
-from .scoring import KEY, SIGNATURE, Scorer, read_signals, score_shard
+from .scoring import KEY, SCORE, SIGNATURE, Scorer, read_signals, score_shard
 from .shards import Shard, count_rows, discover, validate
 from .thresholds import Threshold, resolve_threshold
 
@@ -99,7 +100,7 @@ def _prepare_out(out: Path, fingerprint: str, overwrite: bool) -> bool:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _default_scorer(config: CleanConfig) -> Scorer:
@@ -167,7 +168,7 @@ def run(
     t = time.perf_counter()
     signals = [read_signals(work / "signals" / f"{s.name}.parquet") for s in shards]
     table = pa.concat_tables([s.table for s in signals]) if signals else None
-    scores = table.column(config.detector.statistic).to_numpy()
+    scores = table.column(SCORE).to_numpy()
     sigs = None
     if minhash is not None:
         sigs = table.column(SIGNATURE).combine_chunks().flatten().to_numpy().reshape(len(scores), -1)
@@ -190,7 +191,7 @@ def run(
             counts = json.loads(marker.read_text())
             progress.advance(len(sig.table))
         else:
-            extra = annotations(sig, decisions, span, ids, config.detector.statistic)
+            extra = annotations(sig, decisions, span, ids)
             counts = route_shard(shard, sig, extra, config, out, marker, mode=mode,
                                  annotate_kept=annotate_kept, progress=progress)
         per_shard.append(_shard_entry(shard, out, counts, decisions, span))
@@ -198,9 +199,19 @@ def run(
     timings["write"] = time.perf_counter() - t
 
     manifest = _manifest(mode, config, threshold, sources, per_shard, decisions, scores, timings, resumed)
+    manifest["detector"] = _detector_info(scorer, config)
     write_report(out / C.REPORT_HTML, manifest, scores, decisions)
     write_json(out / C.MANIFEST, manifest)  # last: marks the run as finished
     return RunResult(out=out, manifest=manifest, resumed=resumed)
+
+
+def _detector_info(scorer: Scorer | None, config: CleanConfig) -> dict[str, Any]:
+    """What scored this run; a run resumed after scoring knows only its settings."""
+    info: dict[str, Any] = {"name": getattr(scorer, "name", None), **config.detector.model_dump(mode="json")}
+    lm = getattr(scorer, "lm", None)
+    if lm is not None:
+        info.update(model=lm.name, device=str(lm.device), dtype=str(lm.dtype).removeprefix("torch."))
+    return info
 
 
 def _shard_entry(shard: Shard, out: Path, counts: dict[str, int], decisions: Decisions, span: slice):
@@ -222,7 +233,8 @@ def _shard_entry(shard: Shard, out: Path, counts: dict[str, int], decisions: Dec
 
 
 def _manifest(mode, config, threshold: Threshold, sources, per_shard, decisions, scores, timings, resumed):
-    totals = {key: sum(e.get(key, 0) for e in per_shard) for key in ("rows", "kept", "removed", "scored", "quarantined")}
+    keys = ("rows", "kept", "removed", "scored", "quarantined")
+    totals = {key: sum(e.get(key, 0) for e in per_shard) for key in keys}
     totals["removed_by_reason"] = decisions.counts() if mode == "clean" else {r: 0 for r in C.REASONS}
     if mode == "score":
         totals["would_remove_by_reason"] = decisions.counts()

@@ -90,7 +90,8 @@ def write_report(path: Path, manifest: dict[str, Any], scores: np.ndarray, decis
     hist = summary["score_histogram"]
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>corpus-hygiene report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}
+table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}
 td,th{{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}}code{{background:#f4f4f4}}</style></head><body>
 <h1>corpus-hygiene: {html.escape(manifest["command"])} report</h1>
 <p>{html.escape(manifest["tool"])}, finished {html.escape(manifest["finished"])}.

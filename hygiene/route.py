@@ -17,19 +17,19 @@ from .atomic import ParquetSink, write_json
 from .config import CleanConfig
 from .decide import Decisions
 from .progress import Progress
-from .scoring import ROW, STATISTICS, ShardSignals
+from .scoring import ROW, SCORE, STATISTICS, ShardSignals
 from .shards import Shard, read_batches
 
 __all__ = ["annotations", "route_shard"]
 
 
-def annotations(signals: ShardSignals, decisions: Decisions, span: slice, ids: np.ndarray, statistic: str) -> pa.Table:
+def annotations(signals: ShardSignals, decisions: Decisions, span: slice, ids: np.ndarray) -> pa.Table:
     """The `hygiene_*` columns for one shard's scored rows (`span` of the global decision arrays)."""
     t = signals.table
     dup = decisions.duplicate_of[span]
     return pa.table(
         {
-            C.SCORE: t.column(statistic),
+            C.SCORE: t.column(SCORE),
             C.MACHINE: pa.array(decisions.machine[span]),
             **{C.STATISTIC_COLUMNS[name]: t.column(name) for name in STATISTICS},
             C.N_TOKENS: t.column("n_tokens"),

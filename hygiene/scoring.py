@@ -24,12 +24,12 @@ from .config import CleanConfig
 from .progress import Progress
 from .shards import QuarantinedRow, Shard, read_batches, row_json
 
-__all__ = ["Scorer", "ShardSignals", "score_shard", "read_signals", "quarantine_table", "STATISTICS"]
+__all__ = ["Scorer", "ShardSignals", "score_shard", "read_signals", "quarantine_table", "oriented_score", "STATISTICS"]
 
 STATISTICS = ("likelihood", "log_rank", "entropy", "fast_detectgpt")
 
 # Column names inside work files.
-ROW, ID, KEY, SIGNATURE = "row", "id", "exact_key", "signature"
+ROW, ID, SCORE, KEY, SIGNATURE = "row", "id", "score", "exact_key", "signature"
 
 
 class Scorer(Protocol):
@@ -44,7 +44,7 @@ class Scorer(Protocol):
 class ShardSignals:
     """Signals of one shard's valid rows, in row order."""
 
-    table: pa.Table  # ROW, ID, statistics, n_tokens, truncated, KEY, SIGNATURE
+    table: pa.Table  # ROW, ID, SCORE, statistics, n_tokens, truncated, KEY, SIGNATURE
     schema: pa.Schema  # union of the shard's record schemas (JSONL batches may differ)
 
 
@@ -59,10 +59,18 @@ def quarantine_table(shard: Shard, rows: list[QuarantinedRow]) -> pa.Table:
     )
 
 
-def _signals_batch(batch_rows, ids, texts, stats, minhash_config) -> pa.Table:
+def oriented_score(stats: dict[str, np.ndarray], statistic: str) -> np.ndarray:
+    """The deciding statistic turned so that higher always means more machine-like."""
+    from detectors.zeroshot import SCORE_SIGN
+
+    return SCORE_SIGN[statistic] * np.asarray(stats[statistic], dtype=np.float64)
+
+
+def _signals_batch(batch_rows, ids, texts, stats, score, minhash_config) -> pa.Table:
     data = {
         ROW: pa.array(batch_rows, pa.int64()),
         ID: pa.array(ids, pa.string()),
+        SCORE: pa.array(score, pa.float64()),
         **{name: pa.array(np.asarray(stats[name], dtype=np.float64)) for name in STATISTICS},
         "n_tokens": pa.array(np.asarray(stats["n_tokens"], dtype=np.int32)),
         "truncated": pa.array(np.asarray(stats["truncated"], dtype=bool)),
@@ -101,7 +109,8 @@ def score_shard(
                 t1 = time.perf_counter()
                 stats = scorer.statistics(batch.texts)
                 timings["detector"] += time.perf_counter() - t1
-                ok = np.isfinite(np.asarray(stats[config.detector.statistic], dtype=np.float64))
+                score = oriented_score(stats, config.detector.statistic)
+                ok = np.isfinite(score)
                 for i in np.flatnonzero(~ok):  # e.g. a one-token document: nothing to predict
                     quarantined.append(
                         QuarantinedRow(int(batch.rows[i]), "could not be scored (too short)", row_json(batch.table, i))
@@ -110,13 +119,13 @@ def score_shard(
                 t2 = time.perf_counter()
                 signals.write(_signals_batch(
                     batch.rows[keep], [batch.ids[i] for i in keep], [batch.texts[i] for i in keep],
-                    {k: np.asarray(v)[keep] for k, v in stats.items()}, minhash_config,
+                    {k: np.asarray(v)[keep] for k, v in stats.items()}, score[keep], minhash_config,
                 ))
                 timings["minhash"] += time.perf_counter() - t2
             progress.advance(len(batch.rows) + len(batch.quarantined))
             t0 = time.perf_counter()
         if signals.rows == 0:  # still write the file: it marks the shard as done
-            signals.write(_signals_batch(np.zeros(0, np.int64), [], [], _empty_stats(), minhash_config))
+            signals.write(_signals_batch(np.zeros(0, np.int64), [], [], _empty_stats(), np.zeros(0), minhash_config))
         with ParquetSink(quarantine_path) as sink:
             sink.write(quarantine_table(shard, sorted(quarantined, key=lambda q: q.row)))
         with atomic_path(_schema_path(signals_path)) as tmp:

@@ -1,0 +1,84 @@
+"""`hygiene calibrate`: a threshold at a target false-positive rate, measured on the user's own human text.
+
+Rows whose label column is 0 (or every row, when the shards have no label column) are the human
+reference; rows labelled 1, when present, give the true-positive rate and AUROC at that threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .config import CleanConfig
+from .progress import NullProgress, Progress
+from .shards import count_rows, discover, read_batches, validate
+
+__all__ = ["calibrate", "CalibrationError"]
+
+
+class CalibrationError(ValueError):
+    """Too little usable data for a meaningful threshold."""
+
+
+def calibrate(
+    inputs: Sequence[str | Path],
+    config: CleanConfig,
+    *,
+    fpr: float = 0.05,
+    label_column: str = "label",
+    scorer=None,
+    progress: Progress | None = None,
+):
+    """Score the labelled shards and return a `detectors.calibration.Calibration`."""
+    from detectors.calibration import Calibration, threshold_at_fpr
+
+    from .pipeline import _default_scorer
+    from .scoring import oriented_score
+
+    progress = progress or NullProgress()
+    shards = discover(inputs)
+    for shard in shards:
+        validate(shard, config.text_column)
+    scorer = scorer or _default_scorer(config)
+    scores, labels = [], []
+    progress.start("score", sum(count_rows(s) for s in shards))
+    for shard in shards:
+        for batch in read_batches(shard, config.text_column, config.id_column, config.batch_rows):
+            if batch.texts:
+                if label_column in batch.table.column_names:
+                    labels.extend(batch.table.column(label_column).to_pylist())
+                else:
+                    labels.extend([0] * len(batch.texts))
+                scores.append(oriented_score(scorer.statistics(batch.texts), config.detector.statistic))
+            progress.advance(len(batch.rows) + len(batch.quarantined))
+    progress.finish()
+    score = np.concatenate(scores) if scores else np.zeros(0)
+    label = np.asarray(labels, dtype=object)
+    ok = np.isfinite(score)
+    human, machine = score[ok & (label == 0)], score[ok & (label == 1)]
+    if len(human) < 20:
+        raise CalibrationError(f"only {len(human)} scorable human rows (label 0); a threshold needs at least 20")
+    threshold = threshold_at_fpr(human, fpr)
+    tpr = auroc = None
+    if len(machine):
+        from sklearn.metrics import roc_auc_score
+
+        tpr = float(np.mean(machine >= threshold))
+        auroc = float(roc_auc_score(np.r_[np.zeros(len(human)), np.ones(len(machine))], np.r_[human, machine]))
+    lm = getattr(scorer, "lm", None)
+    return Calibration(
+        detector=getattr(scorer, "name", "zeroshot"),
+        statistic=config.detector.statistic,
+        model=lm.name if lm is not None else str(config.detector.model),
+        max_tokens=config.detector.max_tokens,
+        threshold=threshold,
+        target_fpr=fpr,
+        n_human=int(len(human)),
+        source="hygiene calibrate " + " ".join(str(s.path) for s in shards),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        tpr=tpr,
+        auroc=auroc,
+    )
