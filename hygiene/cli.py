@@ -110,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Human text from the Python standard library's docs, machine text "
                                       "generated now by the default LM, injected duplicates; then clean.")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="working directory (default: demo-out)")
-    demo.add_argument("--human", type=int, default=240, help="human documents (default: 240)")
-    demo.add_argument("--machine", type=int, default=48, help="machine documents to generate (default: 48)")
-    demo.add_argument("--near-duplicates", type=int, default=40, help="edited copies to inject (default: 40)")
+    demo.add_argument("--human", type=int, default=200, help="human documents (default: 200)")
+    demo.add_argument("--machine", type=int, default=40, help="machine documents to generate (default: 40)")
+    demo.add_argument("--near-duplicates", type=int, default=30, help="edited copies to inject (default: 30)")
     demo.add_argument("--exact-duplicates", type=int, default=10, help="exact copies to inject (default: 10)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -28,7 +28,7 @@ from . import columns as C
 __all__ = ["human_documents", "generate_documents", "inject_duplicates", "build_corpus", "run_demo", "LABEL"]
 
 LABEL = "demo_label"  # ground truth column: human, machine, near_duplicate, exact_duplicate
-_MIN_WORDS, _MAX_WORDS = 90, 220
+_MIN_WORDS, _MAX_WORDS = 60, 160
 
 
 def _prose_paragraphs(text: str) -> list[str]:
@@ -63,7 +63,7 @@ def _stdlib_texts() -> list[tuple[str, str]]:
 
 
 def human_documents(n: int, seed: int = 0) -> list[dict[str, str]]:
-    """`n` documents of 90-220 words packed from consecutive prose paragraphs of one subject."""
+    """`n` documents of 60-160 words packed from consecutive prose paragraphs of one subject."""
     docs = []
     for subject, text in _stdlib_texts():
         current: list[str] = []
@@ -233,8 +233,8 @@ def _evaluate(run_dir: Path) -> dict[str, Any]:
     return {"confusion": confusion, "machine_generated": machine, "duplicates": duplicates}
 
 
-def run_demo(out: Path, *, n_human: int = 240, n_machine: int = 48, n_near: int = 40, n_exact: int = 10,
-             n_calibration: int = 100, seed: int = 0, max_new_tokens: int = 128,
+def run_demo(out: Path, *, n_human: int = 200, n_machine: int = 40, n_near: int = 30, n_exact: int = 10,
+             n_calibration: int = 80, seed: int = 0, max_new_tokens: int = 128,
              quiet: bool = False) -> dict[str, Any]:
     from detectors.lm import load_causal_lm
     from detectors.zeroshot import ZeroShotDetector
