@@ -17,11 +17,15 @@ import pyarrow.parquet as pq
 __all__ = ["atomic_path", "ParquetSink", "write_json", "file_sha256", "remove_tree"]
 
 
+def _temporary(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it over `path` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _temporary(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -30,40 +34,39 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 class ParquetSink:
-    """Append record batches to a parquet file that appears atomically on `close()`.
+    """Append tables to a parquet file that appears under its name only on `close()`.
 
-    The schema is fixed by the first write (or given up front); a sink closed without any write
-    still produces a valid, empty file when a schema is known.
+    The schema is fixed by the first write (or given up front). A sink that never saw a table
+    nor a schema leaves no file; `abort()` leaves nothing behind.
     """
 
     def __init__(self, path: Path, schema: pa.Schema | None = None):
         self.path = path
         self.rows = 0
         self._schema = schema
-        self._ctx = atomic_path(path)
-        self._tmp = self._ctx.__enter__()
+        self._tmp = _temporary(path)
         self._writer: pq.ParquetWriter | None = None
 
-    def write(self, table: pa.Table) -> None:
+    def _open(self) -> pq.ParquetWriter:
         if self._writer is None:
-            self._schema = self._schema or table.schema
             self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
-        self._writer.write_table(table.cast(self._schema) if table.schema != self._schema else table)
+        return self._writer
+
+    def write(self, table: pa.Table) -> None:
+        self._schema = self._schema or table.schema
+        self._open().write_table(table.cast(self._schema) if table.schema != self._schema else table)
         self.rows += table.num_rows
 
     def close(self) -> None:
-        if self._writer is None and self._schema is not None:
-            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
-        if self._writer is not None:
-            self._writer.close()
-            self._ctx.__exit__(None, None, None)
-        else:  # nothing to write and no schema: leave no file
-            self._ctx.__exit__(RuntimeError, RuntimeError("empty"), None)
+        if self._schema is None:
+            return
+        self._open().close()
+        os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
         if self._writer is not None:
             self._writer.close()
-        self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> ParquetSink:
         return self

@@ -45,7 +45,8 @@ def random_doc(rng: random.Random) -> str:
     for _ in range(n_words):
         r = rng.random()
         if r < 0.6:
-            word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(1, 9)))
+            letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            word = "".join(rng.choice(letters) for _ in range(rng.randint(1, 9)))
         elif r < 0.85:
             word = rng.choice(WORDS)
         else:
