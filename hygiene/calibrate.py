@@ -35,14 +35,14 @@ def calibrate(
     """Score the labelled shards and return a `detectors.calibration.Calibration`."""
     from detectors.calibration import Calibration, threshold_at_fpr
 
-    from .pipeline import _default_scorer
+    from .pipeline import build_scorer
     from .scoring import oriented_score
 
     progress = progress or NullProgress()
     shards = discover(inputs)
     for shard in shards:
         validate(shard, config.text_column)
-    scorer = scorer or _default_scorer(config)
+    scorer = scorer or build_scorer(config)
     scores, labels = [], []
     progress.start("score", sum(count_rows(s) for s in shards))
     for shard in shards:

@@ -40,7 +40,7 @@ from .scoring import KEY, SCORE, SIGNATURE, Scorer, read_signals, score_shard
 from .shards import Shard, count_rows, discover, validate
 from .thresholds import Threshold, resolve_threshold
 
-__all__ = ["RunError", "RunResult", "run", "dedup_config"]
+__all__ = ["RunError", "RunResult", "run", "dedup_config", "build_scorer"]
 
 Mode = Literal["clean", "score"]
 _OUTPUTS = (C.KEPT_DIR, C.REMOVED_DIR, C.SCORED_DIR, C.QUARANTINE_DIR, C.WORK_DIR, C.MANIFEST, C.REPORT_HTML)
@@ -103,7 +103,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _default_scorer(config: CleanConfig) -> Scorer:
+def build_scorer(config: CleanConfig) -> Scorer:
+    """The detector a job's settings describe (loads the model)."""
     from detectors.lm import load_causal_lm
     from detectors.zeroshot import ZeroShotDetector
 
@@ -154,7 +155,7 @@ def run(
     todo = [s for s in shards if not (work / "signals" / f"{s.name}.parquet").exists()]
     stage_timings = {"read": 0.0, "detector": 0.0, "minhash": 0.0}
     if todo:
-        scorer = scorer or _default_scorer(config)
+        scorer = scorer or build_scorer(config)
         progress.start("score", sum(count_rows(s) for s in todo))
         for shard in todo:
             got = score_shard(shard, scorer, config, minhash, work / "signals" / f"{shard.name}.parquet",
