@@ -153,10 +153,11 @@ def run(
     t = time.perf_counter()
     minhash = dedup_config(config).minhash if config.dedup.near else None
     todo = [s for s in shards if not (work / "signals" / f"{s.name}.parquet").exists()]
+    input_rows = {s.name: count_rows(s) for s in shards}  # one count per shard (JSONL: a read)
     stage_timings = {"read": 0.0, "detector": 0.0, "minhash": 0.0}
     if todo:
         scorer = scorer or build_scorer(config)
-        progress.start("score", sum(count_rows(s) for s in todo))
+        progress.start("score", sum(input_rows[s.name] for s in todo))
         for shard in todo:
             got = score_shard(shard, scorer, config, minhash, work / "signals" / f"{shard.name}.parquet",
                               out / C.QUARANTINE_DIR / f"{shard.name}.parquet", progress)
@@ -195,7 +196,7 @@ def run(
             extra = annotations(sig, decisions, span, ids)
             counts = route_shard(shard, sig, extra, config, out, marker, mode=mode,
                                  annotate_kept=annotate_kept, progress=progress)
-        per_shard.append(_shard_entry(shard, out, counts, decisions, span))
+        per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, span))
     progress.finish()
     timings["write"] = time.perf_counter() - t
 
@@ -215,10 +216,9 @@ def _detector_info(scorer: Scorer | None, config: CleanConfig) -> dict[str, Any]
     return info
 
 
-def _shard_entry(shard: Shard, out: Path, counts: dict[str, int], decisions: Decisions, span: slice):
+def _shard_entry(shard: Shard, out: Path, rows: int, counts: dict[str, int], decisions: Decisions, span: slice):
     quarantine = out / C.QUARANTINE_DIR / f"{shard.name}.parquet"
     quarantined = pq.ParquetFile(quarantine).metadata.num_rows
-    rows = count_rows(shard)
     reasons = decisions.reason[span]
     entry = {
         "name": shard.name,
