@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import CleanConfig
 from .progress import NullProgress, Progress
-from .shards import count_rows, discover, read_batches, validate
+from .shards import count_rows, open_shards, read_batches
 
 __all__ = ["calibrate", "CalibrationError"]
 
@@ -39,9 +39,7 @@ def calibrate(
     from .scoring import oriented_score
 
     progress = progress or NullProgress()
-    shards = discover(inputs)
-    for shard in shards:
-        validate(shard, config.text_column)
+    shards = open_shards(inputs, config.text_column)
     scorer = scorer or build_scorer(config)
     scores, labels = [], []
     progress.start("score", sum(count_rows(s) for s in shards))

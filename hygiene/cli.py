@@ -16,11 +16,10 @@ kept + removed + quarantined always equals the input rows. An interrupted run re
 the same inputs and settings; a finished one is replaced only with --overwrite."""
 
 
-def _add_job_options(p: argparse.ArgumentParser) -> None:
+def _add_scoring_options(p: argparse.ArgumentParser) -> None:
+    """Inputs, reading and the scorer model: what every command that scores shards shares."""
     p.add_argument("inputs", nargs="+", metavar="IN", help="shard files or directories (.parquet, .jsonl[.gz])")
-    p.add_argument("--out", required=True, type=Path, help="output directory (created; must be empty or a run)")
     p.add_argument("--config", type=Path, help="TOML file with job settings; flags override it")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     io = p.add_argument_group("input")
     io.add_argument("--text-column", help="column holding the document text (default: text)")
@@ -34,6 +33,13 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
                      help="scoring window in tokens; longer docs are truncated (default: 512)")
     det.add_argument("--batch-size", type=int, help="documents per model batch (default: 16)")
     det.add_argument("--device", help="cuda, cuda:1, cpu (default: CUDA when available)")
+
+
+def _add_job_options(p: argparse.ArgumentParser) -> None:
+    _add_scoring_options(p)
+    p.add_argument("--out", required=True, type=Path, help="output directory (created; must be empty or a run)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    det = p.add_argument_group("decision")
     det.add_argument("--threshold", type=float,
                      help="score at or above which a document is machine-generated "
                           "(default: the calibration's 5%% false-positive-rate threshold)")
@@ -50,19 +56,25 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     dd.add_argument("--rows", type=int, help="LSH rows per band")
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+def _scoring_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "text_column": args.text_column,
         "id_column": args.id_column,
         "batch_rows": args.batch_rows,
-        "threshold": args.threshold,
-        "calibration": str(args.calibration) if args.calibration else None,
-        "remove_machine": False if args.keep_machine else None,
         "detector.model": args.model,
         "detector.statistic": args.statistic,
         "detector.max_tokens": args.max_tokens,
         "detector.batch_size": args.batch_size,
         "detector.device": args.device,
+    }
+
+
+def _job_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        **_scoring_overrides(args),
+        "threshold": args.threshold,
+        "calibration": str(args.calibration) if args.calibration else None,
+        "remove_machine": False if args.keep_machine else None,
         "dedup.exact": False if args.no_exact_dedup else None,
         "dedup.near": False if args.no_near_dedup else None,
         "dedup.threshold": args.dedup_threshold,
@@ -94,18 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score labelled shards (label column: 0 human, 1 machine; without it every row counts "
                     "as human) and write a calibration JSON for `clean --calibration`.",
     )
-    cal.add_argument("inputs", nargs="+", metavar="IN", help="shard files or directories")
+    _add_scoring_options(cal)
     cal.add_argument("--out", required=True, type=Path, help="calibration JSON to write")
     cal.add_argument("--fpr", type=float, default=0.05, help="target false-positive rate (default: 0.05)")
     cal.add_argument("--label-column", default="label", help="0 = human, 1 = machine (default: label)")
-    cal.add_argument("--config", type=Path, help="TOML file with job settings; flags override it")
-    cal.add_argument("--text-column", help="column holding the document text (default: text)")
-    cal.add_argument("--model", help="HF hub name, local model dir or .gguf file (default: offline SmolLM2-135M)")
-    cal.add_argument("--statistic", choices=["likelihood", "log_rank", "entropy", "fast_detectgpt"])
-    cal.add_argument("--max-tokens", type=int, help="scoring window in tokens (default: 512)")
-    cal.add_argument("--batch-size", type=int, help="documents per model batch (default: 16)")
-    cal.add_argument("--device", help="cuda, cpu (default: CUDA when available)")
-    cal.add_argument("--quiet", action="store_true", help="no progress bars")
     demo = sub.add_parser("demo", help="build a labelled demo corpus, clean it, and report precision/recall",
                           description="Human text from the Python standard library's docs, machine text "
                                       "generated now by the default LM, injected duplicates; then clean.")
@@ -124,7 +128,7 @@ def _run_job(args: argparse.Namespace) -> int:  # clean and score
     from .config import load_config
     from .pipeline import run
 
-    config = load_config(args.config, _overrides(args))
+    config = load_config(args.config, _job_overrides(args))
     result = run(args.inputs, args.out, config, mode=args.command, overwrite=args.overwrite,
                  annotate_kept=getattr(args, "annotate_kept", False),
                  progress=TqdmProgress(enabled=not args.quiet))
@@ -150,11 +154,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.fpr < 1.0:
         raise ConfigError(f"--fpr must be between 0 and 1, got {args.fpr}")
-    config = load_config(args.config, {
-        "text_column": args.text_column, "detector.model": args.model, "detector.statistic": args.statistic,
-        "detector.max_tokens": args.max_tokens, "detector.batch_size": args.batch_size,
-        "detector.device": args.device,
-    })
+    config = load_config(args.config, _scoring_overrides(args))
     result = calibrate(args.inputs, config, fpr=args.fpr, label_column=args.label_column,
                        progress=TqdmProgress(enabled=not args.quiet))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ from .progress import NullProgress, Progress
 from .report import summarize, write_report
 from .route import annotations, route_shard
 from .scoring import KEY, SCORE, SIGNATURE, Scorer, read_signals, score_shard
-from .shards import Shard, count_rows, discover, validate
+from .shards import Shard, count_rows, open_shards
 from .thresholds import Threshold, resolve_threshold
 
 __all__ = ["RunError", "RunResult", "run", "dedup_config", "build_scorer"]
@@ -133,9 +133,7 @@ def run(
     timings: dict[str, float] = {}
     t = time.perf_counter()
 
-    shards = discover(inputs)
-    for shard in shards:
-        validate(shard, config.text_column)
+    shards = open_shards(inputs, config.text_column)
     threshold = resolve_threshold(config)
     sources = [
         {"path": str(s.path), "name": s.name, "format": s.format, "bytes": s.path.stat().st_size,

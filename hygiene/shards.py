@@ -25,6 +25,7 @@ __all__ = [
     "ShardBatch",
     "QuarantinedRow",
     "discover",
+    "open_shards",
     "validate",
     "read_batches",
     "count_rows",
@@ -119,6 +120,14 @@ def discover(inputs: Sequence[str | Path]) -> list[Shard]:
             name = f"{_stem(path)}-{k}"
         names.add(name)
         shards.append(Shard(path=path, format=_shard_format(path), name=name))  # type: ignore[arg-type]
+    return shards
+
+
+def open_shards(inputs: Sequence[str | Path], text_column: str) -> list[Shard]:
+    """`discover` then `validate` every shard: all input errors surface before any work starts."""
+    shards = discover(inputs)
+    for shard in shards:
+        validate(shard, text_column)
     return shards
 
 

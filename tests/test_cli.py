@@ -66,3 +66,22 @@ def test_clean_then_refuse_then_overwrite(tmp_path):
     again = hygiene(*args, cwd=tmp_path)
     assert again.returncode == 1 and "--overwrite" in again.stderr
     assert hygiene(*args, "--overwrite", cwd=tmp_path).returncode == 0
+
+
+def test_calibrate_writes_a_usable_calibration(tmp_path):
+    human = [f"Minutes of meeting {i}: the board reviewed budget line {i * 7} and deferred it." for i in range(24)]
+    machine = ["The the the the the the the the the the the the."] * 4
+    pq.write_table(pa.table({"text": human + machine, "label": [0] * 24 + [1] * 4}), tmp_path / "ref.parquet")
+    run = hygiene("calibrate", "ref.parquet", "--out", "cal.json", "--max-tokens", "32", "--quiet", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    cal = json.loads((tmp_path / "cal.json").read_text())
+    assert cal["n_human"] == 24 and cal["max_tokens"] == 32 and cal["target_fpr"] == 0.05
+    assert cal["tpr"] is not None and "threshold" in run.stdout
+    few = hygiene("calibrate", "ref.parquet", "--out", "x.json", "--label-column", "nope", "--max-tokens", "32",
+                  "--quiet", "--batch-rows", "4", cwd=tmp_path)
+    assert few.returncode == 0  # no label column: every row counts as human (28 rows)
+    assert json.loads((tmp_path / "x.json").read_text())["n_human"] == 28
+    pq.write_table(pa.table({"text": human[:5]}), tmp_path / "small.parquet")
+    small = hygiene("calibrate", "small.parquet", "--out", "s.json", "--max-tokens", "32", "--quiet", cwd=tmp_path)
+    assert small.returncode == 1 and "needs at least 20" in small.stderr
+    assert not (tmp_path / "s.json").exists()
