@@ -49,8 +49,9 @@ def set_statistics(
     path: Path, detector: ZeroShotDetector, cache_dir: Path = CACHE_DIR, limit: int | None = None
 ) -> dict[str, np.ndarray]:
     """All statistics of one set plus ``labels`` and ``seconds`` (scoring time), from the cache if there."""
-    stat = path.stat()
-    key = f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}:{detector.lm.name}:{detector.lm.dtype}"
+    # Keyed by content, not mtime: a re-mounted copy of the same data must not be scored again.
+    content = hashlib.sha256(path.read_bytes()).hexdigest()
+    key = f"{path.name}:{content}:{detector.lm.name}:{detector.lm.dtype}"
     key += f":{detector.max_tokens}:{limit}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     cached = cache_dir / f"{path.stem}-{digest}.npz"
