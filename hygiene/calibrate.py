@@ -16,25 +16,25 @@ from .config import CleanConfig
 from .progress import NullProgress, Progress
 from .shards import count_rows, open_shards, read_batches
 
-__all__ = ["calibrate", "CalibrationError"]
+__all__ = ["calibrate", "labelled_scores", "CalibrationError"]
 
 
 class CalibrationError(ValueError):
     """Too little usable data for a meaningful threshold."""
 
 
-def calibrate(
+def labelled_scores(
     inputs: Sequence[str | Path],
     config: CleanConfig,
     *,
-    fpr: float = 0.05,
     label_column: str = "label",
     scorer=None,
     progress: Progress | None = None,
-):
-    """Score the labelled shards and return a `detectors.calibration.Calibration`."""
-    from detectors.calibration import Calibration, threshold_at_fpr
+) -> tuple[np.ndarray, np.ndarray, object]:
+    """Oriented scores and labels of every scorable row (no label column: every row is human), and the scorer.
 
+    Labels other than 0 and 1 raise :class:`CalibrationError` naming the first bad value.
+    """
     from .pipeline import build_scorer
     from .scoring import oriented_score
 
@@ -53,10 +53,29 @@ def calibrate(
                 scores.append(oriented_score(scorer.statistics(batch.texts), config.detector.statistic))
             progress.advance(len(batch.rows) + len(batch.quarantined))
     progress.finish()
+    if bad := [v for v in labels if isinstance(v, bool) or not isinstance(v, int | float) or v not in (0, 1)]:
+        raise CalibrationError(f"column {label_column!r} must hold 0 (human) or 1 (machine), found {bad[0]!r}")
     score = np.concatenate(scores) if scores else np.zeros(0)
-    label = np.asarray(labels, dtype=object)
+    label = np.asarray(labels, dtype=np.int64)
     ok = np.isfinite(score)
-    human, machine = score[ok & (label == 0)], score[ok & (label == 1)]
+    return score[ok], label[ok], scorer
+
+
+def calibrate(
+    inputs: Sequence[str | Path],
+    config: CleanConfig,
+    *,
+    fpr: float = 0.05,
+    label_column: str = "label",
+    scorer=None,
+    progress: Progress | None = None,
+):
+    """Score the labelled shards and return a `detectors.calibration.Calibration`."""
+    from detectors.calibration import Calibration, threshold_at_fpr
+
+    score, label, scorer = labelled_scores(inputs, config, label_column=label_column, scorer=scorer,
+                                           progress=progress)
+    human, machine = score[label == 0], score[label == 1]
     if len(human) < 20:
         raise CalibrationError(f"only {len(human)} scorable human rows (label 0); a threshold needs at least 20")
     threshold = threshold_at_fpr(human, fpr)
@@ -75,7 +94,7 @@ def calibrate(
         threshold=threshold,
         target_fpr=fpr,
         n_human=int(len(human)),
-        source="hygiene calibrate " + " ".join(str(s.path) for s in shards),
+        source="hygiene calibrate " + " ".join(str(path) for path in inputs),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         tpr=tpr,
         auroc=auroc,

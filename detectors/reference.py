@@ -1,0 +1,66 @@
+"""Labelled reference scores: what a detector gives human and machine text, kept to correct its counts.
+
+A corpus's share of flagged documents is not its machine fraction; the detector's score distributions
+on known human and known machine text are what turn one into the other (``hygiene.prevalence``). This
+file format keeps those scores with the detector settings they belong to, as :class:`Calibration` does for
+a threshold. The shipped default holds the default detector's scores of ../shared/data/detect (news and
+stories; see ``source``); a corpus of another domain deserves a reference of its own
+(``hygiene risk --detector-reference``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["DEFAULT_REFERENCE", "ReferenceScores", "default_reference"]
+
+DEFAULT_REFERENCE = "smollm2-135m-likelihood-reference.json"
+
+
+@dataclass(frozen=True)
+class ReferenceScores:
+    detector: str
+    statistic: str
+    model: str
+    max_tokens: int
+    human: tuple[float, ...]  # oriented scores (higher = more machine-like)
+    machine: tuple[float, ...]
+    source: str
+    created: str
+
+    @property
+    def human_scores(self) -> np.ndarray:
+        return np.asarray(self.human, dtype=np.float64)
+
+    @property
+    def machine_scores(self) -> np.ndarray:
+        return np.asarray(self.machine, dtype=np.float64)
+
+    def to_json(self, path: str | Path) -> None:
+        from hygiene.atomic import atomic_path
+
+        data = dataclasses.asdict(self)
+        data["human"], data["machine"] = [round(v, 6) for v in self.human], [round(v, 6) for v in self.machine]
+        with atomic_path(Path(path)) as tmp:
+            tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> ReferenceScores:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or data.keys() != fields:
+            raise ValueError(f"{path}: not a reference-scores file (expected keys {sorted(fields)})")
+        return cls(**{**data, "human": tuple(data["human"]), "machine": tuple(data["machine"])})
+
+
+def default_reference() -> ReferenceScores:
+    """The default detector's scores of the labelled detect sets (shipped with the package)."""
+    resource = importlib.resources.files("detectors").joinpath("calibrations", DEFAULT_REFERENCE)
+    with importlib.resources.as_file(resource) as path:
+        return ReferenceScores.from_json(path)
