@@ -127,6 +127,7 @@ class CollapseConfig(_Frozen):
     filter: FilterSettings = FilterSettings()
     collapse: CollapseSettings = CollapseSettings()
     embeddings: bool = Field(True, description="MiniLM embeddings for Vendi score and hull volume")
+    keep_checkpoints: bool = Field(False, description="keep every generation's model (default: the latest only)")
 
     @model_validator(mode="after")
     def _sizes(self) -> CollapseConfig:

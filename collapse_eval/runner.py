@@ -67,7 +67,11 @@ def prepare(config: CollapseConfig, out: Path) -> Experiment:
     recorded = out / "config.json"
     wanted = config.model_dump(mode="json")
     if recorded.exists():
-        if json.loads(recorded.read_text()) != wanted:
+        try:  # validated, so settings added since (with their defaults) do not count as a change
+            same = CollapseConfig.model_validate(json.loads(recorded.read_text())) == config
+        except ValueError:
+            same = False
+        if not same:
             raise RunError(f"{out} holds a run with a different configuration; use another --out")
     else:
         write_json(recorded, wanted)
@@ -243,9 +247,10 @@ def run_chain(exp: Experiment, cond: Condition, seed: int, stop_after: int | Non
                "wall_data_s": t_data, "wall_train_s": t_train}
         row["wall_s"] = time.perf_counter() - t0
         write_json(chain_dir / f"gen{g:02d}.json", row)  # the completion marker
-        for old in (ckpt(g - 1) if g > 1 else None, accum_path(g - 1)):
-            if old is not None:
-                old.unlink(missing_ok=True)
+        if not cfg.keep_checkpoints:
+            for old in (ckpt(g - 1) if g > 1 else None, accum_path(g - 1)):
+                if old is not None:
+                    old.unlink(missing_ok=True)
 
 
 def run_experiment(config: CollapseConfig, out: Path, progress: Progress | None = None) -> Path:

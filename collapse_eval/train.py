@@ -52,11 +52,15 @@ def train(model: GPT2LMHeadModel, rows: np.ndarray, settings: TrainSettings, *, 
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
                             betas=(0.9, 0.95))
     warmup = max(1, int(settings.warmup_frac * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, steps - warmup))))
+
+    def lr_factor(s: int) -> float:
+        return (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, steps - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     rng = np.random.default_rng(seed)
     data = torch.from_numpy(rows.astype(np.int64))
-    order = np.concatenate([rng.permutation(len(rows)) for _ in range(math.ceil(steps * settings.batch_size / len(rows)) + 1)])
+    passes = math.ceil(steps * settings.batch_size / len(rows)) + 1
+    order = np.concatenate([rng.permutation(len(rows)) for _ in range(passes)])
     loss_sum, last = 0.0, float("nan")
     for step in range(steps):
         batch = data[order[step * settings.batch_size:(step + 1) * settings.batch_size]].to(device)
