@@ -1,4 +1,4 @@
-"""The `hygiene` command: clean, score, calibrate and demo (the service comes with `serve`)."""
+"""The `hygiene` command: clean, score, calibrate, demo and collapse (the service comes with `serve`)."""
 
 from __future__ import annotations
 
@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--exact-duplicates", type=int, default=10, help="exact copies to inject (default: 10)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    from collapse_eval.cli import add_collapse_parser  # the CLI is an edge: it may sit above collapse_eval
+
+    add_collapse_parser(sub)
     return parser
 
 
@@ -175,12 +178,15 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from collapse_eval.cli import run_collapse
+
     from .calibrate import CalibrationError
     from .pipeline import RunError
     from .shards import ShardError
     from .thresholds import ThresholdError
 
-    commands = {"demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job, "score": _run_job}
+    commands = {"collapse": run_collapse, "demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job,
+                "score": _run_job}
     try:
         return commands[args.command](args)
     except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, FileNotFoundError) as exc:
