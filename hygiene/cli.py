@@ -1,4 +1,4 @@
-"""The `hygiene` command: clean, score, calibrate, demo and collapse (the service comes with `serve`)."""
+"""The `hygiene` command: clean, score, calibrate, demo, collapse and risk (the service comes with `serve`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .cli_risk import add_risk_parser, run_risk
 from .config import ConfigError
 
 __all__ = ["main", "build_parser"]
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     from collapse_eval.cli import add_collapse_parser  # the CLI is an edge: it may sit above collapse_eval
 
     add_collapse_parser(sub)
+    add_risk_parser(sub, _add_scoring_options)
     return parser
 
 
@@ -182,14 +184,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from .calibrate import CalibrationError
     from .pipeline import RunError
+    from .risk import RiskError
     from .shards import ShardError
     from .thresholds import ThresholdError
 
     commands = {"collapse": run_collapse, "demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job,
-                "score": _run_job}
+                "score": _run_job, "risk": lambda a: run_risk(a, _scoring_overrides)}
     try:
         return commands[args.command](args)
-    except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, FileNotFoundError) as exc:
+    except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, RiskError,
+            FileNotFoundError) as exc:
         print(f"hygiene {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

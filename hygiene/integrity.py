@@ -1,0 +1,96 @@
+"""The integrity score: one 0-100 number, its components, a grade with reasons, and recommendations.
+
+Formula (every part is in the JSON output):
+
+    component scores, each 0-100:
+      synthetic   = 100 * (1 - estimated machine fraction)
+      horizon     = 100 * min(1, predicted collapse generations of the raw corpus / target generations)
+      duplication = 100 * (1 - share of documents that are exact or near-duplicates of another)
+      diversity   = 100 * min(1, mean of corpus/reference ratios of distinct-2 and Vendi score)
+                    (only with a human reference corpus; otherwise left out and the weights renormalised)
+    score = weighted mean, weights synthetic 0.35, horizon 0.30, duplication 0.20, diversity 0.15
+    grade = A >= 85, B >= 70, C >= 55, D >= 40, else E
+
+A component under 80 becomes a reason for the grade.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["integrity", "WEIGHTS", "GRADES"]
+
+WEIGHTS = {"synthetic": 0.35, "horizon": 0.30, "duplication": 0.20, "diversity": 0.15}
+GRADES = ((85, "A"), (70, "B"), (55, "C"), (40, "D"))
+_REASON_BELOW = 80
+
+
+def _grade(score: float) -> str:
+    return next((grade for bound, grade in GRADES if score >= bound), "E")
+
+
+def integrity(result: dict[str, Any], *, target_generations: int, horizon_model) -> dict[str, Any]:
+    machine = result["machine_fraction"]
+    dup = result["duplicates"]
+    raw, cleaned = result["horizon"]["raw"], result["horizon"]["cleaned"]
+    components: dict[str, float | None] = {
+        "synthetic": 100 * (1 - machine["fraction"]),
+        "horizon": 100 * min(1.0, raw["generations"] / target_generations),
+        "duplication": 100 * (1 - dup["duplicate_rate"]),
+        "diversity": None,
+    }
+    ratio = result["diversity"].get("ratio")
+    if ratio:
+        used = [ratio[k] for k in ("distinct_2", "vendi") if k in ratio and math.isfinite(ratio[k])]
+        components["diversity"] = 100 * min(1.0, sum(used) / len(used)) if used else None
+    scored = {k: v for k, v in components.items() if v is not None}
+    weight = sum(WEIGHTS[k] for k in scored)
+    score = sum(WEIGHTS[k] * v for k, v in scored.items()) / weight
+
+    reasons = []
+    if components["synthetic"] < _REASON_BELOW:
+        reasons.append(f"estimated machine-generated share {machine['fraction']:.0%} "
+                       f"({machine['low']:.0%}-{machine['high']:.0%})")
+    if components["horizon"] < _REASON_BELOW:
+        reasons.append(f"predicted collapse after {raw['generations']:.1f} generations of self-training "
+                       f"(target {target_generations})")
+    if components["duplication"] < _REASON_BELOW:
+        reasons.append(f"{dup['duplicate_rate']:.0%} of documents duplicate another")
+    if components["diversity"] is not None and components["diversity"] < _REASON_BELOW:
+        reasons.append("less diverse than the human reference (distinct-2 / Vendi ratio "
+                       f"{components['diversity'] / 100:.2f})")
+    if components["diversity"] is None:
+        reasons.append("diversity not scored: no human reference corpus given (--diversity-reference)")
+
+    max_share = math.log1p(horizon_model.rise) / (horizon_model.beta * target_generations) \
+        if horizon_model.beta > 0 else 1.0
+    recommendations = [
+        f"clean with threshold {machine['threshold']:.4f}: on the reference it flags {machine['tpr']:.0%} of "
+        f"machine text and {machine['fpr']:.1%} of human text; the predicted horizon goes from "
+        f"{raw['generations']:.1f} to {cleaned['generations']:.1f} generations "
+        f"(machine share {raw['synthetic_share']:.0%} -> {cleaned['synthetic_share']:.0%})",
+    ]
+    if cleaned["synthetic_share"] > max_share:
+        recommendations.append(
+            f"keep at least {1 - max_share:.0%} verified human data in every training mix: the model predicts "
+            f"{target_generations} generations only below a {max_share:.0%} synthetic share, and cleaning alone "
+            f"leaves {cleaned['synthetic_share']:.0%}")
+    else:
+        recommendations.append(f"after cleaning the synthetic share is under the {max_share:.0%} that "
+                               f"{target_generations} generations allow; keep human data at >= {1 - max_share:.0%}")
+    if dup["duplicate_rate"] > 0.02:
+        recommendations.append(f"deduplicate: `hygiene clean` removes the {dup['duplicate_rate']:.1%} duplicates")
+    if result["detector"]["reference"].startswith("shipped"):
+        recommendations.append("the machine share is corrected with the shipped news/stories reference; for "
+                               "another domain pass --detector-reference with labelled text of that domain")
+    return {
+        "score": round(score, 1),
+        "grade": _grade(score),
+        "components": {k: (round(v, 1) if v is not None else None) for k, v in components.items()},
+        "weights": WEIGHTS,
+        "reasons": reasons,
+        "recommendations": recommendations,
+        "max_synthetic_share_for_target": max_share,
+        "target_generations": target_generations,
+    }

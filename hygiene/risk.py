@@ -1,0 +1,263 @@
+"""`hygiene risk`: how much collapse risk a corpus carries, and what cleaning it would buy.
+
+One streaming pass over the shards; memory stays bounded on corpora of millions of documents:
+
+- duplicates: exact keys and MinHash signatures of every row (up to ``dedup_sample`` rows, default
+  1,000,000; beyond that a uniform reservoir sample, and the report says so);
+- machine fraction and diversity: a uniform reservoir sample of ``sample`` documents (default 2,000) is
+  scored by the detector and measured; the estimate of the machine fraction corrects the flagged share
+  for the detector's error rates measured on labelled reference scores (``hygiene.prevalence``);
+- horizon: the collapse model fitted on collapse_eval runs (``hygiene.horizon``) turns the synthetic share
+  into predicted generations before collapse, as the corpus is and after ``hygiene clean``.
+
+The integrity score and its grade are computed in ``hygiene.integrity``; the page in ``hygiene.risk_report``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detectors.dedup import exact_duplicates, exact_key, find_near_duplicates
+from detectors.minhash import sign
+
+from .config import CleanConfig
+from .pipeline import build_scorer, dedup_config
+from .prevalence import PrevalenceError, estimate_prevalence
+from .progress import NullProgress, Progress
+from .shards import count_rows, open_shards, read_batches
+
+__all__ = ["RiskOptions", "assess", "RiskError"]
+
+
+class RiskError(ValueError):
+    """The corpus or reference cannot support an assessment; the message says why."""
+
+
+@dataclass(frozen=True)
+class RiskOptions:
+    sample: int = 2000  # documents scored by the detector and measured for diversity
+    dedup_sample: int = 1_000_000  # documents whose duplicates are counted (all, when the corpus is smaller)
+    detector_reference: tuple[str, ...] = ()  # labelled shards (text, label); empty = the shipped reference
+    diversity_reference: tuple[str, ...] = ()  # human corpus to compare diversity against
+    label_column: str = "label"
+    embeddings: bool = True  # MiniLM embedding diversity (Vendi score)
+    confidence: float = 0.95
+    bootstrap: int = 1000
+    target_generations: int = 10  # horizon that counts as safe in the integrity score
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Reservoir:
+    """Uniform sample of up to ``size`` items from a stream (Algorithm R, vectorised per batch)."""
+
+    def __init__(self, size: int, rng: np.random.Generator) -> None:
+        self.size, self.rng, self.seen = size, rng, 0
+        self.slots: list[int] = []  # stream position held by each slot
+
+    def offer(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """For a batch of ``n`` items: (indices within the batch to store, the slot each goes to)."""
+        positions = self.seen + np.arange(n)
+        self.seen += n
+        fill = positions < self.size
+        slot = np.where(fill, positions, self.rng.integers(0, np.maximum(positions + 1, 1)))
+        take = np.flatnonzero(slot < self.size)
+        return take, slot[take]
+
+
+def _store(buffer: list, take: np.ndarray, slots: np.ndarray, items: Sequence) -> None:
+    for i, s in zip(take, slots):  # in stream order: a later item overwrites an earlier one in the same slot
+        if s == len(buffer):
+            buffer.append(items[i])
+        else:
+            buffer[s] = items[i]
+
+
+def _duplicates(keys: np.ndarray, signatures: np.ndarray | None, config: CleanConfig) -> dict[str, Any]:
+    n = len(keys)
+    exact_of = exact_duplicates(keys) if n else np.zeros(0, np.int64)
+    unique = np.flatnonzero(exact_of < 0)
+    near_removed, sizes = 0, np.zeros(0, np.int64)
+    if signatures is not None and len(unique) > 1:
+        near = find_near_duplicates(signatures[unique], dedup_config(config))
+        near_removed = int(np.sum(near.cluster != np.arange(len(unique))))
+        counts = np.bincount(near.cluster, minlength=len(unique))
+        sizes = counts[counts > 1]
+    size_hist = {str(k): int(v) for k, v in zip(*np.unique(sizes, return_counts=True))}
+    exact_removed = int(np.sum(exact_of >= 0))
+    return {
+        "documents": n,
+        "exact_duplicate_rate": exact_removed / n if n else float("nan"),
+        "near_duplicate_rate": near_removed / n if n else float("nan"),
+        "duplicate_rate": (exact_removed + near_removed) / n if n else float("nan"),
+        "clusters": int(len(sizes)),
+        "cluster_sizes": size_hist,
+        "largest_cluster": int(sizes.max()) if len(sizes) else 1,
+    }
+
+
+def _shipped_reference(config: CleanConfig):
+    """The shipped reference, if it matches the detector settings; checked before any scoring starts."""
+    from detectors.reference import default_reference
+
+    ref = default_reference()
+    d = config.detector
+    if d.model is not None or (ref.statistic, ref.max_tokens) != (d.statistic, d.max_tokens):
+        raise RiskError(
+            f"the shipped reference scores are for the default model, statistic={ref.statistic}, "
+            f"max_tokens={ref.max_tokens}; with other detector settings pass --detector-reference "
+            "with labelled shards (text, label 0 = human, 1 = machine)"
+        )
+    return ref
+
+
+def _reference_scores(options: RiskOptions, config: CleanConfig, scorer, progress: Progress):
+    """(human, machine, description) of the labelled reference."""
+    if not options.detector_reference:
+        ref = _shipped_reference(config)
+        return ref.human_scores, ref.machine_scores, "shipped: " + ref.source
+    from .calibrate import labelled_scores
+
+    score, label, _ = labelled_scores(options.detector_reference, config, label_column=options.label_column,
+                                      scorer=scorer, progress=progress)
+    return score[label == 0], score[label == 1], "labelled shards: " + ", ".join(options.detector_reference)
+
+
+def assess(
+    inputs: Sequence[str | Path],
+    config: CleanConfig | None = None,
+    options: RiskOptions | None = None,
+    *,
+    scorer=None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Measure a corpus and return the risk assessment as a JSON-ready dict (see ``hygiene.integrity``)."""
+    from .diversity import diversity_profile
+    from .horizon import load_horizon_model
+    from .integrity import integrity
+    from .thresholds import resolve_threshold
+
+    config = config or CleanConfig()
+    options = options or RiskOptions()
+    progress = progress or NullProgress()
+    if options.sample < 1 or options.dedup_sample < 2:
+        raise RiskError("sample must be >= 1 and dedup_sample >= 2")
+    threshold = resolve_threshold(config)
+    if not options.detector_reference:
+        _shipped_reference(config)
+    shards = open_shards(inputs, config.text_column)
+    if options.detector_reference:
+        open_shards(options.detector_reference, config.text_column)  # fail on a bad reference before scoring
+    rng = np.random.default_rng(options.seed)
+    text_sample, dedup_pool = _Reservoir(options.sample, rng), _Reservoir(options.dedup_sample, rng)
+    texts: list[str] = []
+    keys = np.zeros(0, np.uint64)
+    minhash = dedup_config(config).minhash if config.dedup.near else None
+    signatures = np.zeros((0, minhash.num_perm), np.uint32) if minhash else None
+    rows = quarantined = 0
+
+    progress.start("read", sum(count_rows(s) for s in shards))
+    for shard in shards:
+        for batch in read_batches(shard, config.text_column, config.id_column, config.batch_rows):
+            rows += len(batch.rows) + len(batch.quarantined)
+            quarantined += len(batch.quarantined)
+            if batch.texts:
+                _store(texts, *text_sample.offer(len(batch.texts)), batch.texts)
+                take, slots = dedup_pool.offer(len(batch.texts))
+                batch_keys = exact_key([batch.texts[i] for i in take])
+                batch_sigs = sign([batch.texts[i] for i in take], minhash) if minhash else None
+                grow = slots >= len(keys)  # slots fill in order, so new ones are appended at the end
+                keys = np.concatenate([keys, batch_keys[grow]])
+                keys[slots[~grow]] = batch_keys[~grow]
+                if batch_sigs is not None:
+                    signatures = np.concatenate([signatures, batch_sigs[grow]])
+                    signatures[slots[~grow]] = batch_sigs[~grow]
+            progress.advance(len(batch.rows) + len(batch.quarantined))
+    progress.finish()
+    valid = text_sample.seen
+    if valid == 0:
+        raise RiskError("no readable documents in the input")
+
+    scorer = scorer or build_scorer(config)
+    from .scoring import oriented_score
+
+    progress.start("score", len(texts))
+    parts = []
+    for start in range(0, len(texts), 64):
+        chunk = texts[start:start + 64]
+        parts.append(oriented_score(scorer.statistics(chunk), config.detector.statistic))
+        progress.advance(len(chunk))
+    progress.finish()
+    scores = np.concatenate(parts)
+    human_ref, machine_ref, reference_source = _reference_scores(options, config, scorer, progress)
+    try:
+        prevalence = estimate_prevalence(scores, human_ref, machine_ref, threshold.value,
+                                         confidence=options.confidence, bootstrap=options.bootstrap,
+                                         seed=options.seed)
+    except PrevalenceError as exc:
+        raise RiskError(f"corpus too small for a meaningful estimate: {exc}") from exc
+
+    duplicates = _duplicates(keys, signatures, config)
+    progress.start("diversity", None)
+    reference_texts = _read_texts(options.diversity_reference, config, options.sample, rng)
+    diversity = diversity_profile(texts, reference_texts, embeddings=options.embeddings, seed=options.seed)
+    progress.finish()
+
+    horizon_model = load_horizon_model()
+    horizon = horizon_model.predict_clean_vs_raw(prevalence)
+    result = {
+        "corpus": {"shards": [str(s.path) for s in shards], "rows": rows, "quarantined": quarantined,
+                   "readable": valid},
+        "sampling": {
+            "machine_fraction": {"documents": len(texts), "of": valid, "sampled": len(texts) < valid},
+            "diversity": {"documents": len(texts), "of": valid, "sampled": len(texts) < valid},
+            "duplicates": {"documents": len(keys), "of": valid, "sampled": len(keys) < valid,
+                           "note": "a uniform sample undercounts duplicates: both copies must be drawn"
+                           if len(keys) < valid else "every readable document"},
+        },
+        "detector": {"statistic": config.detector.statistic, "model": getattr(getattr(scorer, "lm", None), "name",
+                                                                             config.detector.model),
+                     "max_tokens": config.detector.max_tokens, "threshold": threshold.as_dict(),
+                     "reference": reference_source},
+        "machine_fraction": prevalence.to_dict(),
+        "score_distribution": _score_distribution(scores, human_ref, machine_ref),
+        "duplicates": duplicates,
+        "diversity": diversity,
+        "horizon": horizon,
+    }
+    result["integrity"] = integrity(result, target_generations=options.target_generations,
+                                    horizon_model=horizon_model)
+    return result
+
+
+def _read_texts(inputs: Sequence[str], config: CleanConfig, size: int, rng: np.random.Generator) -> list[str]:
+    if not inputs:
+        return []
+    reservoir, texts = _Reservoir(size, rng), []
+    for shard in open_shards(inputs, config.text_column):
+        for batch in read_batches(shard, config.text_column, config.id_column, config.batch_rows):
+            _store(texts, *reservoir.offer(len(batch.texts)), batch.texts)
+    return texts
+
+
+def _score_distribution(scores: np.ndarray, human: np.ndarray, machine: np.ndarray, bins: int = 40) -> dict:
+    """Histogram of the corpus sample with the reference densities on the same bins (for the report)."""
+    finite = scores[np.isfinite(scores)]
+    pooled = np.concatenate([finite, human, machine])
+    lo, hi = np.quantile(pooled, [0.005, 0.995])
+    edges = np.linspace(lo, hi, bins + 1)
+
+    def density(x: np.ndarray) -> list[float]:
+        counts, _ = np.histogram(np.clip(x, lo, hi), edges)
+        return (counts / max(len(x), 1)).round(5).tolist()
+
+    cuts = np.quantile(np.concatenate([human, machine]), np.linspace(0, 1, 51))
+    roc = [(float(np.mean(human >= c)), float(np.mean(machine >= c))) for c in cuts]
+    return {"edges": edges.round(5).tolist(), "corpus": density(finite), "human_reference": density(human),
+            "machine_reference": density(machine), "reference_roc": {"fpr": [round(f, 4) for f, _ in roc],
+                                                                     "tpr": [round(t, 4) for _, t in roc]}}

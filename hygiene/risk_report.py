@@ -1,0 +1,155 @@
+"""The collapse-risk report: a self-contained HTML page (inline SVG charts) and the same numbers as JSON."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_path, write_json
+from .svg import Series, chart
+
+__all__ = ["write_risk_report", "RISK_JSON", "RISK_HTML"]
+
+RISK_JSON, RISK_HTML = "risk.json", "risk.html"
+_CURVE_GENERATIONS = 15
+
+
+def _pct(v: float) -> str:
+    return f"{v:.1%}" if math.isfinite(v) else "n/a"
+
+
+def _gens(v: float) -> str:
+    return "never (no synthetic share)" if math.isinf(v) else f"{v:.1f}"
+
+
+def _rows(pairs: list[tuple[str, str]]) -> str:
+    return "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
+
+
+def _charts(result: dict[str, Any]) -> list[str]:
+    dist, machine = result["score_distribution"], result["machine_fraction"]
+    edges = dist["edges"]
+    width = edges[1] - edges[0]
+    centres = [e + width / 2 for e in edges[:-1]]
+    scores = chart(
+        "Detector scores: this corpus (sample) against the labelled reference",
+        [Series("corpus", edges[:-1], dist["corpus"], kind="bars", bar_width=width),
+         Series("human reference", centres, dist["human_reference"], color="#27ae60"),
+         Series("machine reference", centres, dist["machine_reference"], color="#c0392b")],
+        xlabel="score (higher = more machine-like)", ylabel="share of documents",
+        vline=(machine["threshold"], "threshold"),
+    )
+    roc = dist["reference_roc"]
+    calibration = chart(
+        "Detector error rates on the reference (what corrects the flagged share)",
+        [Series("reference ROC", roc["fpr"], roc["tpr"]),
+         Series("chance", [0, 1], [0, 1], color="#999", dashed=True)],
+        xlabel="false-positive rate", ylabel="true-positive rate", y_from_zero=True,
+    )
+    sizes = sorted(result["duplicates"]["cluster_sizes"].items(), key=lambda kv: int(kv[0]))
+    duplicates = chart(
+        "Near-duplicate clusters by size",
+        [Series("clusters", [int(k) for k, _ in sizes], [v for _, v in sizes], kind="bars")],
+        xlabel="documents in the cluster", ylabel="clusters",
+    ) if sizes else "<p>No near-duplicate clusters.</p>"
+    horizon = result["horizon"]
+    model = horizon["model"]
+    gens = list(range(_CURVE_GENERATIONS + 1))
+
+    def curve(share: float) -> list[float]:
+        return [math.exp(model["beta"] * share * g) for g in gens]
+
+    curves = chart(
+        "Predicted held-out perplexity ratio under recursive training on this data",
+        [Series(f"as is ({_pct(horizon['raw']['synthetic_share'])} synthetic)", gens,
+                curve(horizon["raw"]["synthetic_share"]), color="#c0392b"),
+         Series(f"after clean ({_pct(horizon['cleaned']['synthetic_share'])})", gens,
+                curve(horizon["cleaned"]["synthetic_share"]), color="#2e86c1")],
+        xlabel="generation", ylabel="perplexity / generation 0", y_from_zero=False,
+        hline=(1 + model["rise"], f"collapse: +{model['rise']:.0%}"),
+    )
+    components = result["integrity"]["components"]
+    shown = [(k, v) for k, v in components.items() if v is not None]
+    bars = chart(
+        "Integrity score components (0-100)",
+        [Series("component", list(range(len(shown))), [v for _, v in shown], kind="bars")],
+        xlabel=" | ".join(k for k, _ in shown), ylabel="score",
+    )
+    return [bars, scores, calibration, duplicates, curves]
+
+
+def _strict(obj: Any) -> Any:
+    """JSON has no NaN or infinity: write them as null (an infinite horizon reads "no collapse predicted")."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_strict(v) for v in obj]
+    return obj
+
+
+def write_risk_report(out: Path, result: dict[str, Any]) -> tuple[Path, Path]:
+    """Write OUT/risk.json and OUT/risk.html (atomically); returns both paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / RISK_JSON, _strict(result))
+    score, machine, dup = result["integrity"], result["machine_fraction"], result["duplicates"]
+    horizon, sampling = result["horizon"], result["sampling"]
+    bars, scores, calibration, duplicates, curves = _charts(result)
+    summary = _rows([
+        ("integrity score", f"{score['score']:.1f} / 100, grade {score['grade']}"),
+        ("estimated machine-generated share",
+         f"{_pct(machine['fraction'])} "
+         f"({machine['confidence']:.0%} CI {_pct(machine['low'])}-{_pct(machine['high'])})"),
+        ("raw flagged share (not corrected)", _pct(machine["flagged_share"])),
+        ("duplicates (exact + near)", f"{_pct(dup['duplicate_rate'])} "
+         f"(exact {_pct(dup['exact_duplicate_rate'])}, near {_pct(dup['near_duplicate_rate'])})"),
+        ("predicted generations to collapse, as is",
+         f"{_gens(horizon['raw']['generations'])} ({_gens(horizon['raw']['low'])}-{_gens(horizon['raw']['high'])})"),
+        ("after hygiene clean",
+         f"{_gens(horizon['cleaned']['generations'])} "
+         f"({_gens(horizon['cleaned']['low'])}-{_gens(horizon['cleaned']['high'])})"),
+    ])
+    sampled = _rows([(k, f"{v['documents']} of {v['of']} documents" + (" (sampled)" if v["sampled"] else ""))
+                     for k, v in sampling.items()])
+    div = result["diversity"]
+    diversity = _rows([(k, f"{v:.4g}" + (f" (reference {div['reference'][k]:.4g}, ratio {div['ratio'][k]:.2f})"
+                                         if "reference" in div else ""))
+                       for k, v in div["corpus"].items()])
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in score["reasons"]) or "<li>none</li>"
+    advice = "".join(f"<li>{html.escape(r)}</li>" for r in score["recommendations"])
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>corpus-hygiene collapse-risk report</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:62rem}}
+table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}td,th{{border:1px solid #ccc;padding:.25rem .6rem;
+text-align:left}}figure{{margin:1rem 0}}figcaption{{font-size:.9rem;color:#444}}code{{background:#f4f4f4}}</style>
+</head><body>
+<h1>Collapse-risk report: grade {html.escape(score['grade'])} ({score['score']:.1f} / 100)</h1>
+<table>{summary}</table>
+<h2>Why this grade</h2><ul>{reasons}</ul>
+<h2>Recommendations</h2><ul>{advice}</ul>
+{bars}
+<p>Score = weighted mean of the components (weights {html.escape(json.dumps(score['weights']))}; a component
+without data is left out and the weights renormalised). Formula: <code>hygiene/integrity.py</code>.</p>
+<h2>Machine-generated text</h2>{scores}{calibration}
+<p>The estimate is a maximum-likelihood mixture of the reference's human and machine score distributions,
+with a bootstrap interval over the corpus sample and both reference sets. Reference:
+{html.escape(result['detector']['reference'][:300])}. On the reference the threshold flags
+{_pct(machine['tpr'])} of machine and {_pct(machine['fpr'])} of human documents.</p>
+<h2>Duplicates</h2>{duplicates}
+<p>{dup['clusters']} near-duplicate clusters; largest {dup['largest_cluster']} documents.</p>
+<h2>Diversity</h2><table>{diversity}</table>
+<h2>Predicted collapse horizon</h2>{curves}
+<p>Model: log(perplexity ratio) = beta x synthetic share x generation, beta = {horizon['model']['beta']:.4f}
+[{horizon['model']['beta_low']:.4f}, {horizon['model']['beta_high']:.4f}], fitted on
+{html.escape(horizon['model']['source'])}. Small CPU-scale GPT-2 runs: read horizons as relative.</p>
+<h2>What was sampled</h2><table>{sampled}</table>
+<p>Machine-readable: <code>{RISK_JSON}</code> beside this page.</p>
+</body></html>
+"""
+    with atomic_path(out / RISK_HTML) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return out / RISK_JSON, out / RISK_HTML
