@@ -71,14 +71,7 @@ def _charts(result: dict[str, Any]) -> list[str]:
         xlabel="generation", ylabel="perplexity / generation 0", y_from_zero=False,
         hline=(1 + model["rise"], f"collapse: +{model['rise']:.0%}"),
     )
-    components = result["integrity"]["components"]
-    shown = [(k, v) for k, v in components.items() if v is not None]
-    bars = chart(
-        "Integrity score components (0-100)",
-        [Series("component", list(range(len(shown))), [v for _, v in shown], kind="bars")],
-        xlabel=" | ".join(k for k, _ in shown), ylabel="score",
-    )
-    return [bars, scores, calibration, duplicates, curves]
+    return [scores, calibration, duplicates, curves]
 
 
 def _strict(obj: Any) -> Any:
@@ -98,7 +91,13 @@ def write_risk_report(out: Path, result: dict[str, Any]) -> tuple[Path, Path]:
     write_json(out / RISK_JSON, _strict(result))
     score, machine, dup = result["integrity"], result["machine_fraction"], result["duplicates"]
     horizon, sampling = result["horizon"], result["sampling"]
-    bars, scores, calibration, duplicates, curves = _charts(result)
+    scores, calibration, duplicates, curves = _charts(result)
+    bars = "".join(
+        f'<tr><th>{html.escape(name)}</th><td>{"not scored" if value is None else f"{value:.1f}"}</td>'
+        f'<td><div style="width:{0 if value is None else value * 3:.0f}px;height:.8rem;background:#2e86c1"></div>'
+        f"</td><td>{score['weights'][name]:.2f}</td></tr>"
+        for name, value in score["components"].items()
+    )
     summary = _rows([
         ("integrity score", f"{score['score']:.1f} / 100, grade {score['grade']}"),
         ("estimated machine-generated share",
@@ -131,7 +130,7 @@ text-align:left}}figure{{margin:1rem 0}}figcaption{{font-size:.9rem;color:#444}}
 <table>{summary}</table>
 <h2>Why this grade</h2><ul>{reasons}</ul>
 <h2>Recommendations</h2><ul>{advice}</ul>
-{bars}
+<h2>Components</h2><table><tr><th>component</th><th>score</th><th></th><th>weight</th></tr>{bars}</table>
 <p>Score = weighted mean of the components (weights {html.escape(json.dumps(score['weights']))}; a component
 without data is left out and the weights renormalised). Formula: <code>hygiene/integrity.py</code>.</p>
 <h2>Machine-generated text</h2>{scores}{calibration}
