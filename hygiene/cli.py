@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--exact-duplicates", type=int, default=10, help="exact copies to inject (default: 10)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    from service.cli import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -173,6 +176,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_serve(args: argparse.Namespace) -> int:
+    from service.cli import run_serve
+
+    return run_serve(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .calibrate import CalibrationError
@@ -180,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     from .shards import ShardError
     from .thresholds import ThresholdError
 
-    commands = {"demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job, "score": _run_job}
+    commands = {"demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job, "score": _run_job,
+                "serve": _run_serve}
     try:
         return commands[args.command](args)
     except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, FileNotFoundError) as exc:
