@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hygiene.config import CleanConfig
 
@@ -14,12 +14,16 @@ __all__ = [
 ]
 
 
+Text = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]  # something to score
+ShardPath = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class ScoreRequest(_Strict):
-    texts: list[str] = Field(..., min_length=1, description="documents to score (limits: see /readyz)")
+    texts: list[Text] = Field(..., min_length=1, description="documents to score (limits: see /readyz)")
 
 
 class TextScore(BaseModel):
@@ -50,7 +54,7 @@ class ScoreResponse(BaseModel):
 
 class JobRequest(_Strict):
     kind: Literal["clean", "score"] = Field("clean", description="clean: route rows; score: annotate, remove nothing")
-    inputs: list[str] = Field(..., min_length=1, max_length=1000,
+    inputs: list[ShardPath] = Field(..., min_length=1, max_length=1000,
                               description="shard files or directories, absolute or relative to a data root")
     config: CleanConfig | None = Field(
         None, description="job settings, as in a `hygiene clean --config` file; fields given override the "
