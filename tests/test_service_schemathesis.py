@@ -36,7 +36,7 @@ def test_no_server_errors_under_schemathesis(tmp_path):
                "not_a_server_error,response_schema_conformance,content_type_conformance",
                "--max-examples", "15", "--max-time", "40", "--seed", "1", "--generation-database", "none",
                "--request-timeout", "20", "-H", f"Authorization: Bearer {TOKEN}", "--no-color"]
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=tmp_path)  # cache out of the repo
         metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     sent = {m[0]: float(m[1]) for m in re.findall(r'hygiene_http_requests_total\{(.*?)\} (\S+)', metrics)}
