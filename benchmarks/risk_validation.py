@@ -2,8 +2,8 @@
 
 Every row of the detect sets is scored once by the default detector (cached, see calibrate_default.py).
 For every repeat each set's rows are split afresh into a *reference* half (labelled scores the estimator
-is given) and a *pool* half; corpora of ``--size`` documents are drawn from the pool at machine fractions 0, 10, 30, 50 and
-90 %, ``--repeats`` times each, and the estimate is compared with the truth. Scenarios:
+is given) and a *pool* half; corpora of ``--size`` documents are drawn from the pool at machine fractions
+0, 10, 30, 50 and 90 %, ``--repeats`` times each, and the estimate is compared with the truth. Scenarios:
 
 - ``all sets``: reference and pool both from all seven sets (disjoint rows);
 - ``GPT-3.5/4``: only the four chat-model sets;

@@ -8,8 +8,8 @@ documents scored by the same detector):
 - ``mixture`` (the estimate we report): the corpus score distribution is modelled as
   ``pi * p_machine + (1 - pi) * p_human``, with both densities taken from the reference as histograms over
   shared bins (quantiles of the pooled reference, add-half smoothing), and ``pi`` found by maximum
-  likelihood (the log-likelihood is concave in ``pi``; bisection on its slope). It uses every score, not just which side of a threshold it falls on,
-  so its interval is narrower than the threshold method's.
+  likelihood (the log-likelihood is concave in ``pi``; bisection on its slope). It uses every score, not
+  just which side of a threshold it falls on, so its interval is narrower than the threshold method's.
 - ``adjusted_count`` (a cross-check): Rogan-Gladen / "adjusted classify and count" at one threshold,
   ``pi = (flagged - FPR) / (TPR - FPR)``, clipped to [0, 1].
 
