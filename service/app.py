@@ -1,4 +1,5 @@
-"""The FastAPI app: score texts, run clean/score jobs over shards under the data roots, fetch reports.
+"""The FastAPI app: score texts, upload shards, run clean/score/risk jobs over shards under the data roots
+or uploaded, fetch reports.
 
 `create_app(settings, scorer=None)` builds it; without a scorer the detector the settings describe is
 loaded in the background after start-up (/readyz says when it is ready). Every error is a JSON body
@@ -8,10 +9,12 @@ loaded in the background after start-up (/readyz says when it is ready). Every e
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
 from hygiene import columns as C
+from hygiene.risk_report import RISK_HTML, RISK_JSON
 from hygiene.scoring import Scorer, oriented_score
 from hygiene.thresholds import resolve_threshold
 
@@ -30,6 +34,7 @@ from .middleware import BodyLimit, RequestMetrics
 from .security import token_matches
 from .settings import ServiceSettings
 from .submit import SubmitError, prepare_job, scorer_for
+from .uploads import UPLOAD_ID, UploadError, UploadStore
 
 __all__ = ["create_app", "ApiError"]
 
@@ -47,8 +52,9 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
           409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
           429: "busy", 503: "not_ready"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": S.ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
+    code: {"model": S.ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
+UPLOADS = "/v1/uploads"
 
 
 def _error(status: int, code: str, message: str, details=None, headers=None) -> JSONResponse:
@@ -71,6 +77,8 @@ class _State:
         self.metrics.watch_jobs(self.store.count_by_state)
         self.batcher: Batcher | None = None
         self.runner: JobRunner | None = None
+        self.uploads = UploadStore(settings.uploads_path, settings.max_shard_bytes)
+        self.uploads_lock = asyncio.Lock()  # a job's submission and an upload's deletion never interleave
 
     def detector_info(self) -> S.DetectorInfo:
         d, t = self.settings.job.detector, self.threshold
@@ -86,6 +94,7 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        state.uploads.open()
         requeued = state.store.requeue_unfinished()
         if requeued:
             log.info("re-queued %d unfinished job(s); they resume from their last finished shard", requeued)
@@ -152,13 +161,15 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
 
     @app.post("/v1/jobs", response_model=S.Job, status_code=202, responses=_ERRORS, dependencies=[auth], tags=["jobs"])
     async def submit(body: S.JobRequest) -> S.Job:
-        """Queue a clean or score job over shards under the data roots. Inputs are checked before queueing."""
-        try:
-            inputs, config = await asyncio.to_thread(prepare_job, body, settings)
-        except SubmitError as exc:
-            raise ApiError(exc.status, exc.code, str(exc)) from exc
-        job_id = state.store.create(body.kind, [str(p) for p in inputs], config, body.annotate_kept,
-                                    settings.output_root)
+        """Queue a clean, score or risk job over shards under the data roots or uploaded. Inputs (and a risk
+        job's references) are checked before queueing."""
+        async with state.uploads_lock:
+            try:
+                inputs, config, options = await asyncio.to_thread(prepare_job, body, settings)
+            except SubmitError as exc:
+                raise ApiError(exc.status, exc.code, str(exc)) from exc
+            job_id = state.store.create(body.kind, [str(p) for p in inputs], config, body.annotate_kept,
+                                        settings.output_root, options)
         if state.runner is not None:
             state.runner.wake()
         return _job(state.store.get(job_id))
@@ -195,16 +206,68 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
         format: Annotated[Literal["json", "html"] | None, Query(description="default: from Accept")] = None,
         accept: Annotated[str | None, Header()] = None,
     ) -> Response:
-        """The finished job's manifest (JSON) or report (HTML), chosen by ?format= or the Accept header."""
+        """The finished job's report, chosen by ?format= or the Accept header: for clean/score the manifest
+        (JSON) or report.html; for risk risk.json or risk.html."""
         job = _find(state, job_id)
         if job.state != "succeeded":
             raise ApiError(409, "not_finished", f"job {job_id} is {job.state}; the report exists once it succeeds")
         want = format or ("html" if _prefers_html(accept) else "json")
+        risk = job.kind == "risk"
         if want == "html":
-            return HTMLResponse((job.out / C.REPORT_HTML).read_text(encoding="utf-8"))
-        return Response((job.out / C.MANIFEST).read_bytes(), media_type="application/json")
+            return HTMLResponse((job.out / (RISK_HTML if risk else C.REPORT_HTML)).read_text(encoding="utf-8"))
+        return Response((job.out / (RISK_JSON if risk else C.MANIFEST)).read_bytes(), media_type="application/json")
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    upload_id = Annotated[str, PathParam(pattern=UPLOAD_ID, description="the id POST /v1/uploads returned")]
+
+    @app.post(UPLOADS, response_model=S.Upload, status_code=201, responses=_ERRORS, dependencies=[auth],
+              tags=["uploads"], openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def upload(
+        request: Request,
+        filename: Annotated[str, Query(min_length=1, max_length=200, description=(
+            "the shard's file name, e.g. part-0001.parquet: one plain name (no path), ending in .parquet, "
+            ".jsonl, .jsonl.gz, .ndjson or .ndjson.gz"))],
+        text_column: Annotated[str | None, Query(min_length=1, max_length=200, description=(
+            "column the file must hold (default: the server's text column)"))] = None,
+    ) -> S.Upload:
+        """Upload one shard as the raw request body (`curl --data-binary @part.parquet`), streamed to disk.
+
+        At most the server's shard-size limit (413 beyond; see /readyz). The file is checked as any job
+        input is (format, readable, text column); a listed upload is always complete. Use its `id` or
+        `path` in a job's inputs."""
+        if (request.headers.get("content-type") or "").lower().startswith("multipart/"):
+            raise ApiError(415, "unsupported_media_type", "send the file itself as the body "
+                                                          "(curl --data-binary @FILE), not a multipart form")
+        try:
+            stored = await state.uploads.receive(filename, request.stream(), text_column or settings.job.text_column)
+        except UploadError as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from exc
+        return _upload(stored)
+
+    @app.get(UPLOADS, response_model=S.UploadList, responses=_ERRORS, dependencies=[auth], tags=["uploads"])
+    async def list_uploads() -> S.UploadList:
+        """Uploaded shards, newest first."""
+        return S.UploadList(uploads=[_upload(u) for u in await asyncio.to_thread(state.uploads.list)])
+
+    @app.get(UPLOADS + "/{upload_id}", response_model=S.Upload, responses=_ERRORS, dependencies=[auth],
+             tags=["uploads"])
+    async def get_upload(upload_id: upload_id) -> S.Upload:
+        """One upload's name, size, sha256 and row count."""
+        return _upload(_find_upload(state, upload_id))
+
+    @app.delete(UPLOADS + "/{upload_id}", status_code=204, responses=_ERRORS, dependencies=[auth],
+                tags=["uploads"])
+    async def delete_upload(upload_id: upload_id) -> Response:
+        """Delete an upload. 409 while a queued or running job reads it (finished jobs keep their outputs)."""
+        async with state.uploads_lock:
+            _find_upload(state, upload_id)
+            where = state.uploads.location(upload_id)
+            if any(Path(p).is_relative_to(where) for p in state.store.paths_in_use()):
+                raise ApiError(409, "upload_in_use", f"upload {upload_id} is an input of a queued or running job")
+            await asyncio.to_thread(state.uploads.delete, upload_id)
+        return Response(status_code=204)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed={UPLOADS: settings.max_shard_bytes})
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app
 
@@ -260,12 +323,24 @@ def _find(state: _State, job_id: str) -> JobRecord:
     return job
 
 
+def _find_upload(state: _State, upload_id: str):
+    found = state.uploads.get(upload_id)
+    if found is None:
+        raise ApiError(404, "upload_not_found", f"no upload {upload_id!r}")
+    return found
+
+
+def _upload(u) -> S.Upload:
+    return S.Upload(id=u.id, filename=u.filename, path=u.path, format=u.format, bytes=u.bytes, sha256=u.sha256,
+                    rows=u.rows, created=u.created)
+
+
 def _job(record: JobRecord | None) -> S.Job:
     assert record is not None
     return S.Job(id=record.id, kind=record.kind, state=record.state, inputs=record.inputs, created=record.created,
                started=record.started, finished=record.finished, stage=record.stage, rows_done=record.rows_done,
                rows_total=record.rows_total, counts=record.counts, timings_s=record.timings, error=record.error,
-               attempts=record.attempts, config=record.config)
+               attempts=record.attempts, config=record.config, risk=record.options)
 
 
 def _auth_dependency(settings: ServiceSettings):

@@ -13,7 +13,7 @@ from .settings import ENV_PREFIX, is_loopback, load_settings
 
 __all__ = ["add_serve_parser", "run_serve"]
 
-_DESCRIPTION = f"""Run the REST API (POST /v1/score, /v1/jobs, GET /v1/jobs/ID/report, /metrics; docs at /docs).
+_DESCRIPTION = f"""Run the REST API (POST /v1/score, /v1/uploads, /v1/jobs, GET /v1/jobs/ID/report, /metrics).
 Settings: --config TOML (a `hygiene clean` config plus a [service] table), then {ENV_PREFIX}* variables
 ({ENV_PREFIX}TOKEN, {ENV_PREFIX}DATA_ROOTS=dir1:dir2, {ENV_PREFIX}OUTPUT_ROOT, {ENV_PREFIX}PORT, ...), then flags.
 Binding to a non-loopback address requires a bearer token (set {ENV_PREFIX}TOKEN; flags show in `ps`)."""

@@ -1,8 +1,9 @@
 """Jobs that survive restarts: a SQLite store (one row per job) and one worker thread running the pipeline.
 
-A job is a `hygiene clean` or `hygiene score` run writing to OUTPUT_ROOT/<id>/. The worker runs jobs
-one at a time, oldest first. At start-up, jobs left `running` by a crashed process are queued again;
-rerunning them into the same directory lets the pipeline's own resume skip every finished shard.
+A job is a `hygiene clean`, `hygiene score` or `hygiene risk` run writing to OUTPUT_ROOT/<id>/. The
+worker runs jobs one at a time, oldest first. At start-up, jobs left `running` by a crashed process are
+queued again: rerunning a clean/score job into the same directory lets the pipeline's own resume skip
+every finished shard; a risk job is one pass and simply runs again from the start.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from hygiene.config import CleanConfig
 from hygiene.pipeline import run
 from hygiene.scoring import Scorer
 
+from .risk_job import run_risk_job
+
 __all__ = ["JobStore", "JobRecord", "JobRunner", "JobCancelled", "STATES", "FINAL_STATES"]
 
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Kind = Literal["clean", "score", "risk"]
 STATES: tuple[State, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 
@@ -49,7 +53,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     timings TEXT,                  -- JSON manifest timings once finished
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    options TEXT                   -- JSON options of a risk job (resolved reference paths)
 );
 CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created);
 """
@@ -66,7 +71,7 @@ def _now() -> str:
 @dataclass(frozen=True)
 class JobRecord:
     id: str
-    kind: Literal["clean", "score"]
+    kind: Kind
     state: State
     inputs: list[str]
     config: dict[str, Any]
@@ -82,12 +87,13 @@ class JobRecord:
     timings: dict[str, float] | None
     error: str | None
     attempts: int
+    options: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
         data = dict(row)
         data.pop("cancel_requested")
-        for key in ("inputs", "config", "counts", "timings"):
+        for key in ("inputs", "config", "counts", "timings", "options"):
             data[key] = json.loads(data[key]) if data[key] is not None else None
         return cls(**{**data, "out": Path(data["out"]), "annotate_kept": bool(data["annotate_kept"])})
 
@@ -104,6 +110,9 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            if "options" not in columns:  # a store written before risk jobs existed
+                self._db.execute("ALTER TABLE jobs ADD COLUMN options TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -113,14 +122,25 @@ class JobStore:
         with self._lock, closing(self._db.execute(sql, params)) as cursor:
             return cursor.fetchall()
 
-    def create(self, kind: str, inputs: list[str], config: CleanConfig, annotate_kept: bool, out_root: Path) -> str:
+    def create(self, kind: str, inputs: list[str], config: CleanConfig, annotate_kept: bool, out_root: Path,
+               options: dict[str, Any] | None = None) -> str:
         job_id = uuid.uuid4().hex
         self._execute(
-            "INSERT INTO jobs (id, kind, state, inputs, config, annotate_kept, out, created) VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO jobs (id, kind, state, inputs, config, annotate_kept, out, created, options) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
             (job_id, kind, "queued", json.dumps(inputs), config.model_dump_json(), int(annotate_kept),
-             str(out_root / job_id), _now()),
+             str(out_root / job_id), _now(), json.dumps(options) if options is not None else None),
         )
         return job_id
+
+    def paths_in_use(self) -> set[str]:
+        """Every input and reference path of a queued or running job (uploads in use cannot be deleted)."""
+        paths: set[str] = set()
+        for row in self._execute("SELECT inputs, options FROM jobs WHERE state IN ('queued', 'running')"):
+            paths.update(json.loads(row["inputs"]))
+            options = json.loads(row["options"]) if row["options"] else {}
+            paths.update(options.get("detector_reference", []) + options.get("diversity_reference", []))
+        return paths
 
     def get(self, job_id: str) -> JobRecord | None:
         rows = self._execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -234,7 +254,10 @@ class JobRunner:
         config = CleanConfig.model_validate(job.config)
         manifest_path = job.out / C.MANIFEST
         try:
-            if manifest_path.exists():  # finished before a crash lost the state update
+            if job.kind == "risk":
+                manifest = run_risk_job(job, config, lambda: self.get_scorer(config),
+                                        _StoreProgress(self.store, job.id))
+            elif manifest_path.exists():  # finished before a crash lost the state update
                 manifest = json.loads(manifest_path.read_text())
             else:
                 result = run(job.inputs, job.out, config, mode=job.kind, annotate_kept=job.annotate_kept,

@@ -24,23 +24,28 @@ class BodyLimit:
     """Refuse bodies over `max_bytes` with 413 before the app parses anything.
 
     A declared Content-Length is checked first; a chunked body is read up to the limit and replayed
-    to the app, so no endpoint ever holds more than `max_bytes` of one request.
+    to the app, so no endpoint ever holds more than `max_bytes` of one request. Paths in `streamed`
+    (uploads) have their own limit and are passed through unread: the endpoint streams them to disk
+    and enforces that limit itself while reading.
     """
 
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, streamed: dict[str, int] | None = None) -> None:
+        self.app, self.max_bytes, self.streamed = app, max_bytes, streamed or {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return await self.app(scope, receive, send)
-        too_big = error_body("body_too_large", f"request body exceeds {self.max_bytes} bytes")
+        limit = self.streamed.get(scope["path"].rstrip("/"), self.max_bytes)
+        too_big = error_body("body_too_large", f"request body exceeds {limit} bytes")
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:
-                if int(declared) > self.max_bytes:
+                if int(declared) > limit:
                     return await _send_json(send, 413, too_big)
             except ValueError:
                 return await _send_json(send, 400, error_body("bad_request", "invalid Content-Length"))
+        if scope["path"].rstrip("/") in self.streamed:
+            return await self.app(scope, receive, send)
         chunks, size, more = [], 0, True
         while more:
             message = await receive()

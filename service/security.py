@@ -53,7 +53,7 @@ def resolve_under_roots(raw: str, roots: Sequence[Path]) -> Path:
             continue
         if real.exists():
             return real
-    if any(_inside(c.resolve(), real_roots) for c in candidates):
+    if all(_inside(c.resolve(), real_roots) for c in candidates):  # with several roots, one escape is enough
         raise PathError(f"not found under the data roots: {raw}", 404)
     raise PathError(f"path is outside the configured data roots: {raw}", 403)
 

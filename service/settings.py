@@ -23,7 +23,7 @@ __all__ = ["ServiceSettings", "load_settings", "is_loopback", "ENV_PREFIX"]
 ENV_PREFIX = "HYGIENE_"
 # Environment variables read, by service field; lists (data_roots) are os.pathsep-separated.
 _ENV_FIELDS = ("host", "port", "token", "data_roots", "output_root", "db_path", "max_body_bytes", "max_texts",
-               "max_chars", "max_shard_bytes", "queue_size", "max_batch", "batch_wait_ms", "batching")
+               "max_chars", "max_shard_bytes", "uploads_dir", "queue_size", "max_batch", "batch_wait_ms", "batching")
 
 
 class ServiceSettings(BaseModel):
@@ -37,10 +37,11 @@ class ServiceSettings(BaseModel):
     data_roots: tuple[Path, ...] = Field((), description="directories job inputs may be read from")
     output_root: Path = Field(Path("hygiene-jobs"), description="job outputs go to OUTPUT_ROOT/<job id>/")
     db_path: Path | None = Field(None, description="SQLite job store; default OUTPUT_ROOT/jobs.sqlite3")
+    uploads_dir: Path | None = Field(None, description="uploaded shards; default OUTPUT_ROOT/uploads")
     max_body_bytes: int = Field(2 << 20, ge=1024, description="largest request body accepted")
     max_texts: int = Field(256, ge=1, description="texts per /v1/score request")
     max_chars: int = Field(100_000, ge=1, description="characters per text")
-    max_shard_bytes: int = Field(8 << 30, ge=1, description="largest input shard file a job may read")
+    max_shard_bytes: int = Field(8 << 30, ge=1, description="largest input shard file a job may read or upload")
     queue_size: int = Field(1024, ge=1, description="texts waiting for the model before requests get 429")
     max_batch: int = Field(32, ge=1, description="texts per model call when micro-batching")
     batch_wait_ms: float = Field(5.0, ge=0, le=1000, description="how long a batch waits to fill up")
@@ -50,6 +51,15 @@ class ServiceSettings(BaseModel):
     @property
     def store_path(self) -> Path:
         return self.db_path or self.output_root / "jobs.sqlite3"
+
+    @property
+    def uploads_path(self) -> Path:
+        return self.uploads_dir or self.output_root / "uploads"
+
+    @property
+    def input_roots(self) -> tuple[Path, ...]:
+        """Where job inputs may come from: the data roots, then the uploads (an implicit root)."""
+        return (*self.data_roots, self.uploads_path)
 
 
 def is_loopback(host: str) -> bool:

@@ -74,7 +74,8 @@ def test_health_ready_openapi_docs(server):
     ready = client.get("/readyz").json()
     assert ready["status"] == "ok" and ready["limits"]["max_texts"] == 64
     spec = client.get("/openapi.json").json()
-    for path in ("/v1/score", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/report", "/metrics"):
+    for path in ("/v1/score", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/report", "/metrics", "/v1/uploads",
+                 "/v1/uploads/{upload_id}"):
         assert path in spec["paths"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
     assert client.get("/docs").status_code == 200
