@@ -122,9 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     from collapse_eval.cli import add_collapse_parser  # the CLI is an edge: it may sit above collapse_eval
+    from service.cli import add_serve_parser
 
     add_collapse_parser(sub)
     add_risk_parser(sub, _add_scoring_options)
+    add_serve_parser(sub)
     return parser
 
 
@@ -178,6 +180,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_serve(args: argparse.Namespace) -> int:
+    from service.cli import run_serve
+
+    return run_serve(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from collapse_eval.cli import run_collapse
@@ -189,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     from .thresholds import ThresholdError
 
     commands = {"collapse": run_collapse, "demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job,
-                "score": _run_job, "risk": lambda a: run_risk(a, _scoring_overrides)}
+                "score": _run_job, "risk": lambda a: run_risk(a, _scoring_overrides), "serve": _run_serve}
     try:
         return commands[args.command](args)
     except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, RiskError,

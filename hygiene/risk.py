@@ -31,7 +31,7 @@ from .prevalence import PrevalenceError, estimate_prevalence
 from .progress import NullProgress, Progress
 from .shards import count_rows, open_shards, read_batches
 
-__all__ = ["RiskOptions", "assess", "RiskError"]
+__all__ = ["RiskOptions", "assess", "check_inputs", "RiskError"]
 
 
 class RiskError(ValueError):
@@ -128,6 +128,22 @@ def _reference_scores(options: RiskOptions, config: CleanConfig, scorer, progres
     return score[label == 0], score[label == 1], "labelled shards: " + ", ".join(options.detector_reference)
 
 
+def check_inputs(inputs: Sequence[str | Path], config: CleanConfig, options: RiskOptions) -> list:
+    """Every check that needs no scoring (options, threshold, reference, shards), so bad input fails first."""
+    from .thresholds import resolve_threshold
+
+    if options.sample < 1 or options.dedup_sample < 2:
+        raise RiskError("sample must be >= 1 and dedup_sample >= 2")
+    resolve_threshold(config)
+    if not options.detector_reference:
+        _shipped_reference(config)
+    shards = open_shards(inputs, config.text_column)
+    for reference in (options.detector_reference, options.diversity_reference):
+        if reference:
+            open_shards(reference, config.text_column)
+    return shards
+
+
 def assess(
     inputs: Sequence[str | Path],
     config: CleanConfig | None = None,
@@ -145,14 +161,8 @@ def assess(
     config = config or CleanConfig()
     options = options or RiskOptions()
     progress = progress or NullProgress()
-    if options.sample < 1 or options.dedup_sample < 2:
-        raise RiskError("sample must be >= 1 and dedup_sample >= 2")
+    shards = check_inputs(inputs, config, options)
     threshold = resolve_threshold(config)
-    if not options.detector_reference:
-        _shipped_reference(config)
-    shards = open_shards(inputs, config.text_column)
-    if options.detector_reference:
-        open_shards(options.detector_reference, config.text_column)  # fail on a bad reference before scoring
     rng = np.random.default_rng(options.seed)
     text_sample, dedup_pool = _Reservoir(options.sample, rng), _Reservoir(options.dedup_sample, rng)
     texts: list[str] = []

@@ -1,4 +1,9 @@
-"""REST service over the hygiene pipeline (FastAPI). Not built yet: see the REST service issue.
+"""REST service over the hygiene pipeline (FastAPI): `hygiene serve`, or `create_app(settings)` in code.
 
-Kept as an empty package so the layering is visible: `service` imports `hygiene`, never the reverse.
+`service` imports `hygiene` and `detectors`, never the reverse.
 """
+
+from .app import create_app
+from .settings import ServiceSettings, load_settings
+
+__all__ = ["create_app", "ServiceSettings", "load_settings"]

@@ -1,0 +1,96 @@
+"""ASGI middleware: request-body size limit and per-route request metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .metrics import Metrics
+
+__all__ = ["BodyLimit", "RequestMetrics", "error_body"]
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+async def _send_json(send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuse bodies over `max_bytes` with 413 before the app parses anything.
+
+    A declared Content-Length is checked first; a chunked body is read up to the limit and replayed
+    to the app, so no endpoint ever holds more than `max_bytes` of one request. Paths in `streamed`
+    (uploads) have their own limit and are passed through unread: the endpoint streams them to disk
+    and enforces that limit itself while reading.
+    """
+
+    def __init__(self, app, max_bytes: int, streamed: dict[str, int] | None = None) -> None:
+        self.app, self.max_bytes, self.streamed = app, max_bytes, streamed or {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return await self.app(scope, receive, send)
+        limit = self.streamed.get(scope["path"].rstrip("/"), self.max_bytes)
+        too_big = error_body("body_too_large", f"request body exceeds {limit} bytes")
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                if int(declared) > limit:
+                    return await _send_json(send, 413, too_big)
+            except ValueError:
+                return await _send_json(send, 400, error_body("bad_request", "invalid Content-Length"))
+        if scope["path"].rstrip("/") in self.streamed:
+            return await self.app(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return await _send_json(send, 413, too_big)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class RequestMetrics:
+    """Count requests and time them, labelled by route template (never by raw path: bounded labels)."""
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status = 500
+        t = time.perf_counter()
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], label, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], label).observe(time.perf_counter() - t)

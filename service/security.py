@@ -1,0 +1,77 @@
+"""Bearer-token checks and confinement of client-given paths to the configured data roots."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from pathlib import Path
+
+from hygiene.shards import discover
+
+__all__ = ["PathError", "token_matches", "resolve_under_roots", "resolve_inputs"]
+
+
+class PathError(ValueError):
+    """A client-given path is not usable; `status` is the HTTP status it maps to."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def token_matches(expected: str, authorization: str | None) -> bool:
+    """True when the Authorization header is `Bearer <expected>` (constant-time comparison)."""
+    if not authorization:
+        return False
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def resolve_under_roots(raw: str, roots: Sequence[Path]) -> Path:
+    """The real path of `raw` (absolute, or relative to a root), refused unless it lies under a root.
+
+    Symlinks are followed before the check, so a link inside a root that points outside is refused;
+    `..` is resolved the same way. Existence is checked only after confinement, so the answer never
+    tells a client whether a path outside the roots exists.
+    """
+    if not roots:
+        raise PathError("this server has no data roots configured; it cannot read shards by path", 403)
+    if not raw or "\x00" in raw:
+        raise PathError("empty path or NUL byte in path", 400)
+    real_roots = [Path(r).resolve() for r in roots]
+    given = Path(raw)
+    candidates = [given] if given.is_absolute() else [root / given for root in real_roots]
+    for candidate in candidates:
+        real = candidate.resolve()  # follows symlinks, collapses ..
+        if not _inside(real, real_roots):
+            continue
+        if real.exists():
+            return real
+    if all(_inside(c.resolve(), real_roots) for c in candidates):  # with several roots, one escape is enough
+        raise PathError(f"not found under the data roots: {raw}", 404)
+    raise PathError(f"path is outside the configured data roots: {raw}", 403)
+
+
+def resolve_inputs(raws: Sequence[str], roots: Sequence[Path], max_shard_bytes: int) -> list[Path]:
+    """Resolve job inputs; directories are expanded and every shard inside is checked again.
+
+    Returns the real paths of the shard files, in the order discovery found them.
+    """
+    real_roots = [Path(r).resolve() for r in roots]
+    paths = [resolve_under_roots(raw, roots) for raw in raws]
+    files: list[Path] = []
+    for shard in discover(paths):
+        real = shard.path.resolve()
+        if not _inside(real, real_roots):  # a symlink inside a given directory that leads out
+            raise PathError(f"shard {shard.path} links outside the configured data roots", 403)
+        size = real.stat().st_size
+        if size > max_shard_bytes:
+            raise PathError(f"shard {shard.path} is {size} bytes; this server accepts at most {max_shard_bytes}", 413)
+        files.append(real)
+    return files

@@ -1,0 +1,127 @@
+"""Service settings: one TOML file shared with the CLI, then HYGIENE_* environment variables, then flags.
+
+The file is a `hygiene clean --config` file (job defaults: detector, threshold, dedup) plus a
+`[service]` table for the server itself, so a job submitted over REST and a CLI run read the same
+settings. Later sources override earlier ones: file < environment < flags.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hygiene.config import CleanConfig, ConfigError, load_config
+
+__all__ = ["ServiceSettings", "load_settings", "is_loopback", "ENV_PREFIX"]
+
+ENV_PREFIX = "HYGIENE_"
+# Environment variables read, by service field; lists (data_roots) are os.pathsep-separated.
+_ENV_FIELDS = ("host", "port", "token", "data_roots", "output_root", "db_path", "max_body_bytes", "max_texts",
+               "max_chars", "max_shard_bytes", "uploads_dir", "queue_size", "max_batch", "batch_wait_ms", "batching")
+
+
+class ServiceSettings(BaseModel):
+    """Everything `hygiene serve` needs; `job` holds the defaults every job and /v1/score start from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    token: str | None = Field(None, min_length=16, description="bearer token; required off loopback")
+    data_roots: tuple[Path, ...] = Field((), description="directories job inputs may be read from")
+    output_root: Path = Field(Path("hygiene-jobs"), description="job outputs go to OUTPUT_ROOT/<job id>/")
+    db_path: Path | None = Field(None, description="SQLite job store; default OUTPUT_ROOT/jobs.sqlite3")
+    uploads_dir: Path | None = Field(None, description="uploaded shards; default OUTPUT_ROOT/uploads")
+    max_body_bytes: int = Field(2 << 20, ge=1024, description="largest request body accepted")
+    max_texts: int = Field(256, ge=1, description="texts per /v1/score request")
+    max_chars: int = Field(100_000, ge=1, description="characters per text")
+    max_shard_bytes: int = Field(8 << 30, ge=1, description="largest input shard file a job may read or upload")
+    queue_size: int = Field(1024, ge=1, description="texts waiting for the model before requests get 429")
+    max_batch: int = Field(32, ge=1, description="texts per model call when micro-batching")
+    batch_wait_ms: float = Field(5.0, ge=0, le=1000, description="how long a batch waits to fill up")
+    batching: bool = Field(True, description="merge concurrent /v1/score requests into one model call")
+    job: CleanConfig = CleanConfig()
+
+    @property
+    def store_path(self) -> Path:
+        return self.db_path or self.output_root / "jobs.sqlite3"
+
+    @property
+    def uploads_path(self) -> Path:
+        return self.uploads_dir or self.output_root / "uploads"
+
+    @property
+    def input_roots(self) -> tuple[Path, ...]:
+        """Where job inputs may come from: the data roots, then the uploads (an implicit root)."""
+        return (*self.data_roots, self.uploads_path)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name in _ENV_FIELDS:
+        value = env.get(ENV_PREFIX + name.upper())
+        if value is None or value == "":
+            continue
+        if name == "data_roots":
+            found[name] = [part for part in value.split(os.pathsep) if part]
+        elif name == "batching":
+            found[name] = value.strip().lower() not in ("0", "false", "no", "off")
+        else:
+            found[name] = value  # pydantic converts numbers
+    return found
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    service: Mapping[str, Any] | None = None,
+    job: Mapping[str, Any] | None = None,
+) -> ServiceSettings:
+    """Settings from a TOML file, then `HYGIENE_*` variables in `env`, then flag values (None skipped).
+
+    `service` holds service fields ({"port": 9000}); `job` holds dotted job-config overrides as the
+    CLI passes them ({"detector.max_tokens": 64}).
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    fields = dict(data.pop("service", {}))
+    fields.update(_from_env(os.environ if env is None else env))
+    fields.update({k: v for k, v in (service or {}).items() if v is not None})
+    config = load_config(None, {**_flatten(data), **(job or {})})
+    try:
+        return ServiceSettings(**fields, job=config)
+    except ValidationError as exc:
+        problems = "; ".join(f"service.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid service settings: {problems}") from exc

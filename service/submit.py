@@ -1,0 +1,86 @@
+"""Turn a job request into resolved inputs and a full CleanConfig, refusing what the pipeline would refuse.
+
+Everything a job could fail on before its first row (paths, shard format, text column, threshold; for a
+risk job its references too) is checked here, so a client gets a 4xx at submission instead of a failed
+job later. Inputs may come from the data roots or the uploads directory (an implicit root).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from hygiene.config import CleanConfig
+from hygiene.risk import RiskError, check_inputs
+from hygiene.scoring import Scorer
+from hygiene.shards import ShardError, open_shards
+from hygiene.thresholds import ThresholdError, resolve_threshold
+
+from .risk_job import risk_options
+from .schemas import JobRequest, RiskSettings
+from .security import PathError, resolve_inputs, resolve_under_roots
+from .settings import ServiceSettings
+
+__all__ = ["SubmitError", "prepare_job", "scorer_for"]
+
+_SERVER_FIXED = ("model", "device")  # loading arbitrary weights on request is not a client's choice
+
+
+class SubmitError(ValueError):
+    def __init__(self, message: str, status: int = 422, code: str = "invalid_job") -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def prepare_job(request: JobRequest, settings: ServiceSettings) -> tuple[list, CleanConfig, dict[str, Any] | None]:
+    """Resolved shard paths (confined to the data roots and uploads), the job's config over the server
+    defaults, and for a risk job its options with the reference paths resolved the same way."""
+    given = request.config.model_dump(mode="json", exclude_unset=True) if request.config else {}
+    fixed = [key for key in _SERVER_FIXED if key in given.get("detector", {})
+             and given["detector"][key] != getattr(settings.job.detector, key)]
+    if fixed:
+        raise SubmitError(f"detector.{', detector.'.join(fixed)} is fixed by the server and cannot be set per job",
+                          403, "forbidden_setting")
+    try:
+        if given.get("calibration") is not None:
+            given["calibration"] = str(resolve_under_roots(given["calibration"], settings.data_roots))
+        config = CleanConfig.model_validate(_merge(settings.job.model_dump(mode="json"), given))
+        roots = settings.input_roots
+        inputs = resolve_inputs(request.inputs, roots, settings.max_shard_bytes)
+        options = None
+        if request.kind == "risk":
+            options = (request.risk or RiskSettings()).model_dump(mode="json")
+            for key in ("detector_reference", "diversity_reference"):
+                if options[key]:
+                    options[key] = [str(p) for p in resolve_inputs(options[key], roots, settings.max_shard_bytes)]
+            check_inputs(inputs, config, risk_options(options))  # as `hygiene risk` checks before scoring
+        else:
+            open_shards(inputs, config.text_column)  # same checks as the CLI: format, text column
+            resolve_threshold(config)
+    except PathError as exc:
+        raise SubmitError(str(exc), exc.status, "path_refused" if exc.status == 403 else "path_error") from exc
+    except ValidationError as exc:
+        raise SubmitError(f"invalid config: {exc.errors()[0]['msg']}") from exc
+    except (ShardError, ThresholdError, RiskError, ValueError) as exc:  # ValueError: pyarrow's ArrowInvalid
+        raise SubmitError(str(exc)) from exc
+    except OSError as exc:
+        raise SubmitError(f"cannot read input: {exc.strerror or exc}", 422, "unreadable_input") from exc
+    return inputs, config, options
+
+
+def scorer_for(config: CleanConfig, shared: Scorer, base: CleanConfig) -> Scorer:
+    """The job's detector: the server's own when the settings match, else a new one on the same loaded LM."""
+    if config.detector == base.detector or getattr(shared, "lm", None) is None:
+        return shared
+    from detectors.zeroshot import ZeroShotDetector
+
+    d = config.detector
+    return ZeroShotDetector(shared.lm, statistic=d.statistic, max_tokens=d.max_tokens, batch_size=d.batch_size)
