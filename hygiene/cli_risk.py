@@ -37,6 +37,10 @@ def add_risk_parser(sub, add_scoring_options) -> argparse.ArgumentParser:
     return p
 
 
+def _generations(value: float) -> str:
+    return "never" if value == float("inf") else f"{value:.1f}"
+
+
 def run_risk(args: argparse.Namespace, scoring_overrides) -> int:
     from .cli_progress import TqdmProgress
     from .config import load_config
@@ -58,6 +62,6 @@ def run_risk(args: argparse.Namespace, scoring_overrides) -> int:
           f"({machine['low']:.1%}-{machine['high']:.1%}; flagged {machine['flagged_share']:.1%})")
     print(f"  duplicates {result['duplicates']['duplicate_rate']:.1%}")
     raw, cleaned = result["horizon"]["raw"]["generations"], result["horizon"]["cleaned"]["generations"]
-    print(f"  predicted generations to collapse: {raw:.1f} as is, {cleaned:.1f} after clean")
+    print(f"  predicted generations to collapse: {_generations(raw)} as is, {_generations(cleaned)} after clean")
     print(f"  report {html_path}\n  json   {json_path}")
     return 0

@@ -1,20 +1,21 @@
 """Predicted collapse horizon: generations until collapse as a function of a training set's synthetic share.
 
-The model, fitted on collapse_eval results (one row per seed x arm x generation):
+The model, fitted on collapse_eval results (one row per seed x arm x generation, replace mode):
 
-    log(perplexity_ratio(g)) = beta * s * g
+    log(perplexity_ratio(g)) = A * s**gamma * (1 - exp(-g / tau))
 
-``perplexity_ratio(g)`` is held-out human perplexity at generation ``g`` over generation 0 and ``s`` the
+``perplexity_ratio(g)`` is held-out human perplexity at generation ``g`` over generation 0, and ``s`` the
 synthetic fraction of the rows each generation trained on (0 for the human-only arm, the filter's leftover
-share for the filtered arm, so the filter's quality enters through ``s``). ``beta`` is fitted per mode
-(replace / accumulate) by least squares through the origin, with a bootstrap over seeds for its interval.
-collapse_eval calls a chain collapsed when the ratio reaches ``1 + rise``; the model predicts that at
+share for the filtered arm, so a filter's quality enters through ``s``). The rise saturates: with human
+data in every mix the error settles at ``A * s**gamma`` instead of growing without bound, as Shumailov et
+al. and Gerstgrasser et al. report and as our own runs show (benchmarks/RESULTS.md). collapse_eval calls a
+chain collapsed when the ratio reaches ``1 + rise``, which the model predicts at
 
-    g* = log(1 + rise) / (beta * s)      (infinite for s = 0).
+    g* = -tau * log(1 - log(1 + rise) / (A * s**gamma))     (never, when A * s**gamma <= log(1 + rise)).
 
-This is deliberately simple: one parameter per mode, linear in ``s`` and ``g`` on the log scale. It
-extrapolates from small CPU-scale GPT-2 runs to any corpus; treat horizons as relative (raw vs cleaned,
-this corpus vs another), not as a promise about a particular model. The fitted file records the run.
+Parameters come from least squares; their uncertainty from a bootstrap over seeds (whole chains), kept
+as parameter draws so any prediction gets an interval. The runs are small CPU-scale GPT-2 chains: read
+horizons as relative (raw vs cleaned, one corpus vs another), not as a promise about a particular model.
 """
 
 from __future__ import annotations
@@ -33,48 +34,70 @@ import numpy as np
 __all__ = ["HorizonModel", "fit_horizon", "load_horizon_model", "synthetic_share_after_cleaning", "HORIZON_FILE"]
 
 HORIZON_FILE = "horizon_model.json"  # inside the collapse_eval package's data/ folder
+_START, _LOWER, _UPPER = (0.3, 1.0, 1.0), (1e-6, 0.1, 0.05), (20.0, 10.0, 100.0)
+
+
+def _generations(params: np.ndarray, share: float, rise: float) -> np.ndarray:
+    """g* for each row (A, gamma, tau) of ``params``; inf where the plateau stays below the collapse line."""
+    amplitude, exponent, tau = params.T
+    plateau = amplitude * max(share, 0.0) ** exponent
+    line = math.log1p(rise)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = -tau * np.log1p(-line / plateau)
+    return np.where(plateau > line, g, np.inf)
 
 
 @dataclass(frozen=True)
 class HorizonModel:
     mode: str
-    beta: float
-    beta_low: float
-    beta_high: float
+    amplitude: float  # A
+    exponent: float  # gamma
+    tau: float  # generations to approach the plateau
+    draws: tuple[tuple[float, float, float], ...]  # bootstrap parameter draws (A, gamma, tau)
     rise: float  # collapse = perplexity ratio >= 1 + rise (collapse_eval's definition)
     n_rows: int
     seeds: int
     residual_sd: float  # of log ratio around the fit
-    source: str  # the collapse_eval run the fit came from
+    source: str  # the collapse_eval run(s) the fit came from
 
-    def generations(self, share: float, beta: float | None = None) -> float:
-        """Predicted collapse generation for a synthetic share (inf when nothing synthetic or beta <= 0)."""
-        beta = self.beta if beta is None else beta
-        if share <= 0 or beta <= 0:
-            return math.inf
-        return math.log1p(self.rise) / (beta * share)
+    @property
+    def params(self) -> np.ndarray:
+        return np.array([[self.amplitude, self.exponent, self.tau]])
+
+    def generations(self, share: float) -> float:
+        """Predicted collapse generation (inf: no collapse predicted at this share)."""
+        return float(_generations(self.params, share, self.rise)[0])
 
     def predict(self, share: float, low: float | None = None, high: float | None = None) -> dict[str, float]:
-        """Horizon at ``share``; its interval combines beta's interval with the share's own (low, high)."""
+        """Horizon at ``share`` with a 95 % interval over the parameter draws and the share's (low, high)."""
         low = share if low is None else low
         high = share if high is None else high
+        draws = np.asarray(self.draws) if self.draws else self.params
         return {
             "synthetic_share": share,
             "generations": self.generations(share),
-            "low": self.generations(high, self.beta_high),  # most synthetic, steepest fit: soonest
-            "high": self.generations(low, self.beta_low),
+            # "higher"/"lower" quantiles never interpolate between inf values (which would give NaN)
+            "low": float(np.quantile(_generations(draws, high, self.rise), 0.025, method="lower")),
+            "high": float(np.quantile(_generations(draws, low, self.rise), 0.975, method="higher")),
         }
 
     def curve(self, share: float, generations: int) -> list[float]:
         """Predicted perplexity ratio at generations 0..``generations``."""
-        return [math.exp(self.beta * share * g) for g in range(generations + 1)]
+        plateau = self.amplitude * max(share, 0.0) ** self.exponent
+        return [math.exp(plateau * (1 - math.exp(-g / self.tau))) for g in range(generations + 1)]
+
+    def max_share(self, target_generations: int) -> float:
+        """The largest synthetic share whose predicted horizon reaches ``target_generations``."""
+        reach = self.amplitude * (1 - math.exp(-target_generations / self.tau))
+        return min(1.0, (math.log1p(self.rise) / reach) ** (1 / self.exponent))
 
     def predict_clean_vs_raw(self, prevalence) -> dict[str, Any]:
         """Horizon of the corpus as it is and after ``hygiene clean`` at the prevalence's threshold."""
         p = prevalence
         after = synthetic_share_after_cleaning(p.fraction, p.tpr, p.fpr)
+        summary = {k: v for k, v in dataclasses.asdict(self).items() if k != "draws"}
         return {
-            "model": dataclasses.asdict(self),
+            "model": summary,
             "raw": self.predict(p.fraction, p.low, p.high),
             "cleaned": self.predict(after, synthetic_share_after_cleaning(p.low, p.tpr, p.fpr),
                                     synthetic_share_after_cleaning(p.high, p.tpr, p.fpr)),
@@ -83,12 +106,15 @@ class HorizonModel:
     def to_json(self, path: str | Path) -> None:
         from .atomic import atomic_path
 
+        data = dataclasses.asdict(self)
+        data["draws"] = [[round(v, 6) for v in d] for d in self.draws]
         with atomic_path(Path(path)) as tmp:
-            tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n", encoding="utf-8")
+            tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
     @classmethod
     def from_json(cls, path: str | Path) -> HorizonModel:
-        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(**{**data, "draws": tuple(tuple(d) for d in data["draws"])})
 
 
 def synthetic_share_after_cleaning(fraction: float, tpr: float, fpr: float) -> float:
@@ -98,31 +124,38 @@ def synthetic_share_after_cleaning(fraction: float, tpr: float, fpr: float) -> f
     return machine_left / total if total > 0 else 0.0
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
-    denominator = float(np.sum(x * x))
-    return float(np.sum(x * y) / denominator) if denominator > 0 else float("nan")
+def _fit(share: np.ndarray, generation: np.ndarray, log_ratio: np.ndarray) -> np.ndarray:
+    from scipy.optimize import least_squares
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        return p[0] * share ** p[1] * (1 - np.exp(-generation / p[2])) - log_ratio
+
+    return least_squares(residuals, _START, bounds=(_LOWER, _UPPER)).x
 
 
 def fit_horizon(rows: Sequence[dict[str, Any]], *, rise: float, mode: str = "replace", source: str,
-                bootstrap: int = 2000, seed: int = 0) -> HorizonModel:
-    """Fit ``beta`` on collapse_eval result rows of one mode (generation >= 1, finite ratios)."""
+                bootstrap: int = 200, seed: int = 0) -> HorizonModel:
+    """Fit on collapse_eval result rows of one mode (generation >= 1, finite ratios); bootstrap over seeds."""
     use = [r for r in rows if r["mode"] == mode and r["generation"] >= 1
            and math.isfinite(r["perplexity_ratio"]) and math.isfinite(r["synthetic_fraction"])]
     if not use:
         raise ValueError(f"no usable {mode}-mode rows with generation >= 1")
+    share = np.array([r["synthetic_fraction"] for r in use])
+    generation = np.array([r["generation"] for r in use], dtype=float)
+    log_ratio = np.log([r["perplexity_ratio"] for r in use])
     seeds = sorted({r["seed"] for r in use})
-    x = np.array([r["synthetic_fraction"] * r["generation"] for r in use])
-    y = np.log([r["perplexity_ratio"] for r in use])
-    by_seed = np.array([seeds.index(r["seed"]) for r in use])
-    beta = _slope(x, y)
+    by_seed = [np.flatnonzero([r["seed"] == s for r in use]) for s in seeds]
+    params = _fit(share, generation, log_ratio)
     rng = np.random.default_rng(seed)
     draws = []
-    for _ in range(bootstrap):  # resample whole seeds: generations of one chain are not independent
-        pick = np.concatenate([np.flatnonzero(by_seed == s) for s in rng.integers(0, len(seeds), len(seeds))])
-        draws.append(_slope(x[pick], y[pick]))
-    low, high = np.quantile(draws, [0.025, 0.975]) if len(seeds) > 1 else (beta, beta)
-    return HorizonModel(mode=mode, beta=beta, beta_low=float(low), beta_high=float(high), rise=rise,
-                        n_rows=len(use), seeds=len(seeds), residual_sd=float(np.std(y - beta * x)), source=source)
+    if len(seeds) > 1:  # resample whole seeds: the generations of one chain are not independent
+        for _ in range(bootstrap):
+            pick = np.concatenate([by_seed[i] for i in rng.integers(0, len(seeds), len(seeds))])
+            draws.append(tuple(float(v) for v in _fit(share[pick], generation[pick], log_ratio[pick])))
+    fitted = params[0] * share ** params[1] * (1 - np.exp(-generation / params[2]))
+    return HorizonModel(mode=mode, amplitude=float(params[0]), exponent=float(params[1]), tau=float(params[2]),
+                        draws=tuple(draws), rise=rise, n_rows=len(use), seeds=len(seeds),
+                        residual_sd=float(np.std(log_ratio - fitted)), source=source)
 
 
 def load_horizon_model(path: str | Path | None = None) -> HorizonModel:
@@ -132,5 +165,5 @@ def load_horizon_model(path: str | Path | None = None) -> HorizonModel:
     resource = importlib.resources.files("collapse_eval").joinpath("data", HORIZON_FILE)
     with importlib.resources.as_file(resource) as file:
         if not file.is_file():
-            raise FileNotFoundError(f"no fitted horizon model at {file}; run collapse_eval/fit_horizon.py")
+            raise FileNotFoundError(f"no fitted horizon model at {file}; run benchmarks/fit_horizon.py")
         return HorizonModel.from_json(file)

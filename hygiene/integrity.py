@@ -63,8 +63,7 @@ def integrity(result: dict[str, Any], *, target_generations: int, horizon_model)
     if components["diversity"] is None:
         reasons.append("diversity not scored: no human reference corpus given (--diversity-reference)")
 
-    max_share = math.log1p(horizon_model.rise) / (horizon_model.beta * target_generations) \
-        if horizon_model.beta > 0 else 1.0
+    max_share = horizon_model.max_share(target_generations)
     recommendations = [
         f"clean with threshold {machine['threshold']:.4f}: on the reference it flags {machine['tpr']:.0%} of "
         f"machine text and {machine['fpr']:.1%} of human text; the predicted horizon goes from "

@@ -22,7 +22,7 @@ def _pct(v: float) -> str:
 
 
 def _gens(v: float) -> str:
-    return "never (no synthetic share)" if math.isinf(v) else f"{v:.1f}"
+    return "no collapse predicted" if math.isinf(v) else f"{v:.1f}"
 
 
 def _rows(pairs: list[tuple[str, str]]) -> str:
@@ -59,8 +59,9 @@ def _charts(result: dict[str, Any]) -> list[str]:
     model = horizon["model"]
     gens = list(range(_CURVE_GENERATIONS + 1))
 
-    def curve(share: float) -> list[float]:
-        return [math.exp(model["beta"] * share * g) for g in gens]
+    def curve(share: float) -> list[float]:  # hygiene.horizon's model, from the parameters in the result
+        plateau = model["amplitude"] * share ** model["exponent"]
+        return [math.exp(plateau * (1 - math.exp(-g / model["tau"]))) for g in gens]
 
     curves = chart(
         "Predicted held-out perplexity ratio under recursive training on this data",
@@ -142,9 +143,10 @@ with a bootstrap interval over the corpus sample and both reference sets. Refere
 <p>{dup['clusters']} near-duplicate clusters; largest {dup['largest_cluster']} documents.</p>
 <h2>Diversity</h2><table>{diversity}</table>
 <h2>Predicted collapse horizon</h2>{curves}
-<p>Model: log(perplexity ratio) = beta x synthetic share x generation, beta = {horizon['model']['beta']:.4f}
-[{horizon['model']['beta_low']:.4f}, {horizon['model']['beta_high']:.4f}], fitted on
-{html.escape(horizon['model']['source'])}. Small CPU-scale GPT-2 runs: read horizons as relative.</p>
+<p>Model: log(perplexity ratio) = A x share<sup>gamma</sup> x (1 - exp(-generation / tau)), A =
+{horizon['model']['amplitude']:.3f}, gamma = {horizon['model']['exponent']:.2f}, tau = {horizon['model']['tau']:.2f}
+(<code>hygiene/horizon.py</code>), fitted on {html.escape(horizon['model']['source'])}.
+Small CPU-scale GPT-2 runs: read horizons as relative.</p>
 <h2>What was sampled</h2><table>{sampled}</table>
 <p>Machine-readable: <code>{RISK_JSON}</code> beside this page.</p>
 </body></html>

@@ -79,19 +79,27 @@ def test_reservoir_is_uniform_and_bounded():
     assert hits[:50].sum() == pytest.approx(hits[50:].sum(), rel=0.15)
 
 
-def test_horizon_fit_recovers_beta_and_predicts():
+def test_horizon_fit_recovers_parameters_and_predicts():
     rng = np.random.default_rng(0)
+    truth = (0.4, 1.3, 1.5)
     rows = [{"mode": "replace", "seed": seed, "generation": g, "synthetic_fraction": s,
-             "perplexity_ratio": math.exp(0.2 * s * g + rng.normal(0, 0.01))}
-            for seed in range(3) for s in (0.0, 0.3, 0.7, 1.0) for g in range(5)]
-    model = fit_horizon(rows, rise=0.2, source="synthetic", bootstrap=200)
-    assert model.beta == pytest.approx(0.2, abs=0.01)
-    assert model.beta_low <= model.beta <= model.beta_high
-    assert model.generations(0.0) == math.inf
-    assert model.generations(0.5) == pytest.approx(math.log(1.2) / (model.beta * 0.5))
-    assert model.predict(0.5, 0.4, 0.6)["low"] < model.generations(0.5) < model.predict(0.5, 0.4, 0.6)["high"]
+             "perplexity_ratio": math.exp(truth[0] * s ** truth[1] * (1 - math.exp(-g / truth[2]))
+                                          + rng.normal(0, 0.005))}
+            for seed in range(3) for s in (0.0, 0.3, 0.6, 0.9) for g in range(6)]
+    model = fit_horizon(rows, rise=0.15, source="synthetic", bootstrap=50)
+    assert model.amplitude == pytest.approx(0.4, rel=0.1) and model.exponent == pytest.approx(1.3, rel=0.1)
+    assert model.tau == pytest.approx(1.5, rel=0.1) and len(model.draws) == 50
+    # plateau 0.4 * 0.3**1.3 = 0.084 < log(1.15): a 30 % synthetic mix never collapses; 90 % does, early
+    assert model.generations(0.0) == math.inf and model.generations(0.3) == math.inf
+    expected = -1.5 * math.log(1 - math.log(1.15) / (0.4 * 0.9 ** 1.3))
+    assert model.generations(0.9) == pytest.approx(expected, rel=0.1)
+    p = model.predict(0.9, 0.85, 0.95)
+    assert p["low"] < p["generations"] < p["high"]
+    share = model.max_share(10)
+    assert model.generations(share * 0.99) >= 10 > model.generations(min(share * 1.05, 1.0))
+    assert model.curve(0.9, 3)[0] == 1.0 and model.curve(0.9, 3)[3] > model.curve(0.9, 3)[1]
     with pytest.raises(ValueError, match="accumulate"):
-        fit_horizon(rows, rise=0.2, mode="accumulate", source="synthetic")
+        fit_horizon(rows, rise=0.15, mode="accumulate", source="synthetic")
 
 
 def test_synthetic_share_after_cleaning():
@@ -115,7 +123,7 @@ def _result(fraction: float, dup: float, ratio: dict | None, generations: float)
 
 
 def test_integrity_score_follows_its_documented_formula():
-    model = HorizonModel("replace", 0.1, 0.08, 0.12, 0.15, 10, 3, 0.01, "test")
+    model = HorizonModel("replace", 0.4, 1.3, 1.5, (), 0.15, 10, 3, 0.01, "test")
     clean = integrity(_result(0.0, 0.0, {"distinct_2": 1.0, "vendi": 1.0}, math.inf), target_generations=10,
                       horizon_model=model)
     assert clean["score"] == 100.0 and clean["grade"] == "A" and not clean["reasons"]
