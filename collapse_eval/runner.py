@@ -91,7 +91,12 @@ def prepare(config: CollapseConfig, out: Path) -> Experiment:
                         min_train=config.train.budget_tokens // config.model.context)
     device = pick_device(config.model.device)
     if device.type == "cpu" and config.cpu_threads:
-        torch.set_num_threads(config.cpu_threads)  # oversubscribed cores make multi-threaded ops crawl
+        import numba
+
+        # Oversubscribed cores make multi-threaded ops crawl; and once numba's parallel dedup kernels have
+        # run with 2 threads, torch training in the same process cost 19x more CPU (measured): cap both.
+        torch.set_num_threads(config.cpu_threads)
+        numba.set_num_threads(min(config.cpu_threads, numba.config.NUMBA_NUM_THREADS))
     return Experiment(config, out, device, codec, splits)
 
 
