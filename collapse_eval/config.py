@@ -127,6 +127,8 @@ class CollapseConfig(_Frozen):
     filter: FilterSettings = FilterSettings()
     collapse: CollapseSettings = CollapseSettings()
     embeddings: bool = Field(True, description="MiniLM embeddings for Vendi score and hull volume")
+    cpu_threads: int | None = Field(1, ge=1, description="torch threads on CPU; None = torch's default. On a shared "
+                                    "2-core machine 1 thread trained 5x faster than 2 (measured)")
     keep_checkpoints: bool = Field(False, description="keep every generation's model (default: the latest only)")
 
     @model_validator(mode="after")

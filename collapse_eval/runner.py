@@ -89,7 +89,15 @@ def prepare(config: CollapseConfig, out: Path) -> Experiment:
     d = config.data
     splits = split_rows(rows, eval_rows=d.eval_rows, label_rows=d.label_rows, prompt_rows=d.prompt_rows,
                         min_train=config.train.budget_tokens // config.model.context)
-    return Experiment(config, out, pick_device(config.model.device), codec, splits)
+    device = pick_device(config.model.device)
+    if device.type == "cpu" and config.cpu_threads:
+        import numba
+
+        # Oversubscribed cores make multi-threaded ops crawl; and once numba's parallel dedup kernels have
+        # run with 2 threads, torch training in the same process cost 19x more CPU (measured): cap both.
+        torch.set_num_threads(config.cpu_threads)
+        numba.set_num_threads(min(config.cpu_threads, numba.config.NUMBA_NUM_THREADS))
+    return Experiment(config, out, device, codec, splits)
 
 
 def _save_model(model: torch.nn.Module, path: Path) -> None:

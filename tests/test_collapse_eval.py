@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from collapse_eval import filters
-from collapse_eval.arms import draw_budget
+from collapse_eval.arms import draw_budget, pool_sizes
 from collapse_eval.collapse import bootstrap_ci, collapse_generation
 from collapse_eval.config import ConfigError, load_collapse_config
 from collapse_eval.corpus import default_source
@@ -140,10 +141,12 @@ needs_corpus = pytest.mark.skipif(not default_source().exists(), reason=f"base c
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("collapse") / "tiny"
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     run = subprocess.run([sys.executable, "-m", "hygiene.cli", "collapse", "--preset", "tiny", "--out", str(out),
                           "--quiet"], capture_output=True, text=True, timeout=900)
     elapsed = time.perf_counter() - start
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"tiny preset: {elapsed:.1f} s wall, {used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime:.1f} s CPU")
     assert run.returncode == 0, run.stderr[-3000:]
     return out, elapsed
 
@@ -151,7 +154,6 @@ def tiny_run(tmp_path_factory):
 @needs_corpus
 def test_tiny_preset_end_to_end(tiny_run):
     out, elapsed = tiny_run
-    print(f"tiny preset wall time: {elapsed:.1f} s")
     rows = json.loads((out / "results.json").read_text())
     table = pq.read_table(out / "results.parquet")
     assert table.num_rows == len(rows)
@@ -208,3 +210,25 @@ def test_changed_config_is_refused(tiny_run):
     out, _ = tiny_run
     with pytest.raises(RunError, match="different configuration"):
         prepare(load_collapse_config(preset="tiny", overrides={"train.epochs": 1}), out)
+
+
+@needs_corpus
+def test_accumulate_human_only_and_white_box_weighting(tmp_path):
+    """A micro run of the paths `tiny` leaves out: accumulate mode, the human-only control, and the
+    white-box likelihood detector with importance weights instead of removal."""
+    config = load_collapse_config(preset="tiny", overrides={
+        "generations": 2, "arms": ["unfiltered", "filtered", "human_only"], "modes": ["accumulate"],
+        "embeddings": False, "model.context": 32, "model.n_embd": 32, "model.vocab_size": 400,
+        "data.eval_rows": 40, "data.label_rows": 40, "data.prompt_rows": 100, "data.max_chars": 200_000,
+        "train.budget_tokens": 3200, "train.epochs": 1, "pool.pool_tokens": 4800, "sample.metric_samples": 20,
+        "filter.detector": "likelihood", "filter.action": "weight"})
+    run_experiment(config, tmp_path)
+    rows = json.loads((tmp_path / "results.json").read_text())
+    by = {(r["arm"], r["generation"]): r for r in rows}
+    n_human, n_synth = pool_sizes(config, 0.34)
+    assert by[("unfiltered", 1)]["pool_rows"] == n_human + n_synth
+    assert by[("unfiltered", 2)]["pool_rows"] == n_human + 2 * n_synth  # every generation's samples are kept
+    assert by[("unfiltered", 2)]["mode"] == "accumulate"
+    assert by[("human_only", 2)]["synthetic_fraction"] == 0.0 and by[("human_only", 2)]["human_share"] == 1.0
+    assert {r["train_steps"] for r in rows if r["generation"]} == {4}  # 3200 tokens / 32 = 100 rows = 4 batches
+    assert math.isfinite(by[("filtered", 1)]["filter_auroc"]) and math.isfinite(by[("filtered", 2)]["filter_recall"])
