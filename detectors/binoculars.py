@@ -42,6 +42,7 @@ class BinocularsDetector:
         batch_size: int = 16,
         max_chars: int | None = None,
         min_tokens: int = 1,
+        normalize: str = "none",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -57,7 +58,7 @@ class BinocularsDetector:
                 )
             if self.observer.device != self.performer.device:
                 raise ValueError("observer and performer must be on the same device")
-        self.window = TokenWindow(self.observer, max_tokens, max_chars, min_tokens)
+        self.window = TokenWindow(self.observer, max_tokens, max_chars, min_tokens, normalize)
         TokenWindow(self.performer, max_tokens, max_chars, min_tokens)  # checks the performer's window too
         self.max_tokens, self.batch_size = max_tokens, batch_size
         self.name = "binoculars"

@@ -23,6 +23,9 @@ Conventions, all deliberate:
   prepended, so every text token is scored (SmolLM2-Instruct declares ``<|im_start|>`` as BOS and does not
   add it itself). Without a BOS the first token has no context and is not scored; a one-token text then
   has nothing to score and gets NaN statistics with ``n_tokens == 0``.
+- Normalisation: ``normalize`` names a preprocessor from :data:`detectors.normalize.NORMALIZERS`
+  (``"nfkc"``: NFKC, homoglyph folding, invisible characters removed, whitespace collapsed) applied to
+  every text before anything else; ``"none"`` scores the text as given.
 - Window: at most ``max_tokens`` text tokens are scored (plus the BOS); longer texts set ``truncated``.
   Texts are cut to ``max_chars`` characters (default ``32 * max_tokens``) before tokenising, so a huge
   document costs no more than a long one; a cut also sets ``truncated``.
@@ -48,6 +51,7 @@ import numpy as np
 import torch
 
 from .lm import LoadedLM, load_causal_lm
+from .normalize import NORMALIZERS
 
 __all__ = ["SCORE_SIGN", "STATISTICS", "TokenWindow", "ZeroShotDetector", "head_chunks", "scored_states"]
 
@@ -73,6 +77,7 @@ class ZeroShotDetector:
         batch_size: int = 16,
         max_chars: int | None = None,
         min_tokens: int = 1,
+        normalize: str = "none",
     ) -> None:
         if statistic not in STATISTICS:
             raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
@@ -83,7 +88,7 @@ class ZeroShotDetector:
         if lm is not None and model is not None:
             raise ValueError("pass either a loaded lm or a model name, not both")
         self.lm = lm if lm is not None else load_causal_lm(model)
-        self.window = TokenWindow(self.lm, max_tokens, max_chars, min_tokens)
+        self.window = TokenWindow(self.lm, max_tokens, max_chars, min_tokens, normalize)
         self.statistic = statistic
         self.max_tokens = max_tokens
         self.batch_size = batch_size
@@ -169,7 +174,12 @@ class Encoded:
 class TokenWindow:
     """How a detector turns texts into the token windows it scores (see the module docstring)."""
 
-    def __init__(self, lm: LoadedLM, max_tokens: int, max_chars: int | None = None, min_tokens: int = 1) -> None:
+    def __init__(
+        self, lm: LoadedLM, max_tokens: int, max_chars: int | None = None, min_tokens: int = 1,
+        normalize: str = "none",
+    ) -> None:
+        if normalize not in NORMALIZERS:
+            raise ValueError(f"normalize must be one of {sorted(NORMALIZERS)}, got {normalize!r}")
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
         if max_chars is not None and max_chars < 1:
@@ -177,6 +187,7 @@ class TokenWindow:
         if not 1 <= min_tokens <= max_tokens:
             raise ValueError(f"min_tokens must be in [1, max_tokens={max_tokens}], got {min_tokens}")
         self.tokenizer = lm.tokenizer
+        self.normalize, self._preprocess = normalize, NORMALIZERS[normalize]
         self.max_tokens, self.min_tokens = max_tokens, min_tokens
         self.max_chars = max_chars if max_chars is not None else 32 * max_tokens
         self.prefix: list[int] = [] if lm.tokenizer.bos_token_id is None else [lm.tokenizer.bos_token_id]
@@ -187,6 +198,8 @@ class TokenWindow:
     def encode(self, texts: list[str]) -> Encoded:
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, not a single string")
+        if self._preprocess is not None:
+            texts = [self._preprocess(text) for text in texts]
         blank = [not text.strip() for text in texts]
         clipped = [text[: self.max_chars] for text, empty in zip(texts, blank) if not empty]
         encoded = iter(self.tokenizer(clipped, add_special_tokens=False)["input_ids"] if clipped else [])
