@@ -30,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from calibrate_default import DATA_DIR, read_rows  # noqa: E402
+from calibrate_default import DATA_DIR, cache_file, load_cached, read_rows  # noqa: E402
 from text_cache import TextStatsCache  # noqa: E402
 
 from detectors.normalize import _LOOKALIKES, NORMALIZERS  # noqa: E402
@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     detector = ZeroShotDetector(max_tokens=args.max_tokens, batch_size=16)
     cache = TextStatsCache(detector, tag="raw")
     data = {name: read_rows(args.data_dir / f"{name}.jsonl", args.rows) for name in args.sets}
+    for name, rows in data.items():  # clean texts were scored whole-set by calibrate_default.py: reuse that
+        cached = cache_file(args.data_dir / f"{name}.jsonl", detector.lm.name, detector.lm.dtype,
+                            detector.max_tokens, None)
+        if cached.is_file():
+            cache.prefill([row["text"] for row in rows], load_cached(cached))
     results: dict[tuple[str, str, str], list[float]] = {}
     for attack, fn in ATTACKS.items():
         for defence in args.defences:

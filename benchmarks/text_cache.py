@@ -15,6 +15,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT_CACHE_DIR = REPO / ".cache" / "text-stats"
+STAT_COLUMNS = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")
 
 
 def text_key(text: str) -> str:
@@ -51,6 +52,18 @@ class TextStatsCache:
             self._save()
         matrix = np.stack([self.rows[key] for key in keys]) if keys else np.zeros((0, len(self.columns)))
         return {name: matrix[:, j] for j, name in enumerate(self.columns)}
+
+    def prefill(self, texts: list[str], stats: dict[str, np.ndarray]) -> None:
+        """Adopt statistics scored elsewhere for ``texts`` (row i of ``stats`` belongs to ``texts[i]``)."""
+        columns = [name for name in STAT_COLUMNS if name in stats]
+        if "lrr" not in stats and "likelihood" in stats:  # caches written before LRR existed
+            stats = {**stats, "lrr": stats["likelihood"] / np.minimum(stats["log_rank"], -1e-6)}
+            columns = [name for name in STAT_COLUMNS if name in stats]
+        if self.columns and columns != self.columns:
+            return
+        self.columns = columns
+        for i, text in enumerate(texts):
+            self.rows.setdefault(text_key(text), np.array([stats[name][i] for name in columns], dtype=np.float64))
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import cli_detectors
 from .config import ConfigError
 
 __all__ = ["main", "build_parser"]
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--exact-duplicates", type=int, default=10, help="exact copies to inject (default: 10)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    cli_detectors.register(sub)
     return parser
 
 
@@ -180,10 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     from .shards import ShardError
     from .thresholds import ThresholdError
 
-    commands = {"demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job, "score": _run_job}
+    commands = {"demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job, "score": _run_job,
+                **cli_detectors.COMMANDS}
     try:
         return commands[args.command](args)
-    except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, FileNotFoundError) as exc:
+    except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, OSError) as exc:
         print(f"hygiene {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
