@@ -28,8 +28,10 @@ def _add_scoring_options(p: argparse.ArgumentParser) -> None:
     io.add_argument("--batch-rows", type=int, help="records read per batch; bounds memory (default: 1024)")
     det = p.add_argument_group("machine-text detector")
     det.add_argument("--model", help="HF hub name, local model dir or .gguf file (default: offline SmolLM2-135M)")
-    det.add_argument("--statistic", choices=["likelihood", "log_rank", "entropy", "fast_detectgpt"],
+    det.add_argument("--statistic", choices=["likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr"],
                      help="statistic that decides (default: likelihood)")
+    det.add_argument("--normalize", choices=["none", "nfkc", "nfkc+case", "nfkc+lower"],
+                     help="undo homoglyph / invisible-character / whitespace tricks before scoring (default: none)")
     det.add_argument("--max-tokens", type=int,
                      help="scoring window in tokens; longer docs are truncated (default: 512)")
     det.add_argument("--batch-size", type=int, help="documents per model batch (default: 16)")
@@ -64,6 +66,7 @@ def _scoring_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "batch_rows": args.batch_rows,
         "detector.model": args.model,
         "detector.statistic": args.statistic,
+        "detector.normalize": args.normalize,
         "detector.max_tokens": args.max_tokens,
         "detector.batch_size": args.batch_size,
         "detector.device": args.device,
