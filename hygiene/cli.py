@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import cli_detectors
 from .cli_risk import add_risk_parser, run_risk
 from .config import ConfigError
 
@@ -28,8 +29,10 @@ def _add_scoring_options(p: argparse.ArgumentParser) -> None:
     io.add_argument("--batch-rows", type=int, help="records read per batch; bounds memory (default: 1024)")
     det = p.add_argument_group("machine-text detector")
     det.add_argument("--model", help="HF hub name, local model dir or .gguf file (default: offline SmolLM2-135M)")
-    det.add_argument("--statistic", choices=["likelihood", "log_rank", "entropy", "fast_detectgpt"],
+    det.add_argument("--statistic", choices=["likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr"],
                      help="statistic that decides (default: likelihood)")
+    det.add_argument("--normalize", choices=["none", "nfkc", "nfkc+case", "nfkc+lower"],
+                     help="undo homoglyph / invisible-character / whitespace tricks before scoring (default: none)")
     det.add_argument("--max-tokens", type=int,
                      help="scoring window in tokens; longer docs are truncated (default: 512)")
     det.add_argument("--batch-size", type=int, help="documents per model batch (default: 16)")
@@ -64,6 +67,7 @@ def _scoring_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "batch_rows": args.batch_rows,
         "detector.model": args.model,
         "detector.statistic": args.statistic,
+        "detector.normalize": args.normalize,
         "detector.max_tokens": args.max_tokens,
         "detector.batch_size": args.batch_size,
         "detector.device": args.device,
@@ -124,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     from collapse_eval.cli import add_collapse_parser  # the CLI is an edge: it may sit above collapse_eval
     from service.cli import add_serve_parser
 
+    cli_detectors.register(sub)
     add_collapse_parser(sub)
     add_risk_parser(sub, _add_scoring_options)
     add_serve_parser(sub)
@@ -197,11 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     from .thresholds import ThresholdError
 
     commands = {"collapse": run_collapse, "demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job,
-                "score": _run_job, "risk": lambda a: run_risk(a, _scoring_overrides), "serve": _run_serve}
+                "score": _run_job, "risk": lambda a: run_risk(a, _scoring_overrides), "serve": _run_serve,
+                **cli_detectors.COMMANDS}
     try:
         return commands[args.command](args)
-    except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, RiskError,
-            FileNotFoundError) as exc:
+    except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, RiskError, OSError) as exc:
         print(f"hygiene {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -30,7 +30,9 @@ class _Frozen(BaseModel):
 
 class DetectorSettings(_Frozen):
     model: str | None = Field(None, description="HF hub name, local dir or .gguf; None = offline SmolLM2-135M")
-    statistic: Literal["likelihood", "log_rank", "entropy", "fast_detectgpt"] = "likelihood"
+    statistic: Literal["likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr"] = "likelihood"
+    normalize: Literal["none", "nfkc", "nfkc+case", "nfkc+lower"] = Field(
+        "none", description="text normalisation before scoring (detectors/normalize.py); none = as given")
     max_tokens: int = Field(512, ge=8, le=8192, description="scoring window; longer documents are truncated")
     batch_size: int = Field(16, ge=1, le=4096)
     device: str | None = Field(None, description="cuda, cpu, ...; None = CUDA when available")

@@ -111,7 +111,7 @@ def build_scorer(config: CleanConfig) -> Scorer:
     d = config.detector
     return ZeroShotDetector(
         load_causal_lm(d.model, device=d.device), statistic=d.statistic, max_tokens=d.max_tokens,
-        batch_size=d.batch_size,
+        batch_size=d.batch_size, normalize=d.normalize,
     )
 
 

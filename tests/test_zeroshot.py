@@ -57,7 +57,8 @@ def assert_same_statistics(a: dict[str, np.ndarray], b: dict[str, np.ndarray], a
 
 def test_statistics_shapes_and_types(detector: ZeroShotDetector):
     stats = detector.statistics(TEXTS)
-    assert set(stats) == {*STATISTICS, "n_tokens", "truncated"}
+    assert set(stats) == {*STATISTICS, "n_tokens", "truncated", "reason"}
+    assert stats["reason"].tolist() == [""] * len(TEXTS)
     for key in STATISTICS:
         assert stats[key].dtype == np.float64 and stats[key].shape == (len(TEXTS),)
         assert np.isfinite(stats[key]).all()
@@ -126,9 +127,13 @@ def test_empty_list_gives_empty_arrays(detector: ZeroShotDetector):
     assert detector.score([]).shape == (0,)
 
 
-def test_empty_texts_raise_with_indices(detector: ZeroShotDetector):
-    with pytest.raises(ValueError, match=r"indices \[1, 3\]"):
-        detector.statistics(["fine", "", "fine too", " \n\t "])
+def test_empty_texts_get_nan_with_reason(detector: ZeroShotDetector):
+    stats = detector.statistics(["fine", "", "fine too", " \n\t "])
+    assert stats["reason"].tolist() == ["", "empty", "", "empty"]
+    assert stats["n_tokens"].tolist()[1::2] == [0, 0]
+    for key in STATISTICS:
+        assert np.isfinite(stats[key][0::2]).all() and np.isnan(stats[key][1::2]).all(), key
+    assert detector.score(["", "  "]).tolist() != [0.0, 0.0] and np.isnan(detector.score(["", "  "])).all()
     with pytest.raises(TypeError, match="list of strings"):
         detector.statistics("a single string")  # type: ignore[arg-type]
 

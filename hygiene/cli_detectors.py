@@ -1,0 +1,154 @@
+"""`hygiene train-detector` and `hygiene eval-detector`: argparse setup and runners (wired into hygiene/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["register", "run_train", "run_eval", "COMMANDS"]
+
+_TRAIN_EPILOG = """The model directory holds model.onnx (the head, served by onnxruntime) and detector.json (feature
+spec, scorer model and window, sha256 of every training file, out-of-fold metrics, probability calibration,
+threshold at --fpr, reliability-diagram data). Use it with: hygiene eval-detector FILE --detector MODEL_DIR"""
+
+_EVAL_EPILOG = """--detector is a zero-shot statistic (likelihood, log_rank, entropy, fast_detectgpt, lrr, binoculars;
+default likelihood, the detector `clean` uses) or a model directory from train-detector. TPR at 1 % / 5 % FPR
+uses thresholds set on each file's own human rows; the confusion matrix uses the detector's calibrated
+threshold (the model directory's, the shipped default calibration for likelihood, or --threshold)."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser(
+        "train-detector", help="train a supervised detector on labelled shards (text, label 0/1) -> ONNX model dir",
+        description="Score labelled shards with the zero-shot LM, fit a small head on its statistics, measure it "
+                    "out-of-fold, calibrate P(machine), export ONNX.",
+        epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(train)
+    train.add_argument("--out", required=True, type=Path, help="model directory to write")
+    train.add_argument("--hidden", type=int, default=16, help="MLP hidden units; 0 = logistic regression (default 16)")
+    train.add_argument("--calibration", choices=["isotonic", "platt"], default="isotonic")
+    train.add_argument("--fpr", type=float, default=0.01, help="target false-positive rate of the threshold")
+    train.add_argument("--folds", type=int, default=5, help="cross-validation folds when there is one file")
+    train.add_argument("--embeddings", action="store_true", help="add MiniLM sentence embeddings to the features")
+    train.add_argument("--normalize", default="nfkc", help="text normalisation before scoring (default nfkc)")
+    train.add_argument("--seed", type=int, default=0)
+    ev = sub.add_parser(
+        "eval-detector", help="AUROC, AUPRC, TPR at 1%%/5%% FPR and confusion matrix on labelled files",
+        description="Evaluate a detector on any JSONL/parquet with text and label (0 human, 1 machine), per file "
+                    "and overall; prints a table and writes JSON.",
+        epilog=_EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(ev)
+    ev.add_argument("--detector", default="likelihood", help="statistic name or model directory")
+    ev.add_argument("--out", type=Path, default=Path("eval-detector.json"), help="JSON results (default: %(default)s)")
+    ev.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
+    ev.add_argument("--normalize", default="none", help="text normalisation for zero-shot detectors")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="FILE", help="parquet / JSONL shards or directories")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label", help="0 = human, 1 = machine (default: label)")
+    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default=None, help="cuda, cpu, ...; default CUDA when available")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from detectors.lm import load_causal_lm
+    from detectors.supervised import FeatureSpec, fit, save_model, zeroshot_features
+    from detectors.zeroshot import ZeroShotDetector
+
+    from .cli_progress import TqdmProgress
+    from .config import ConfigError
+    from .detector_eval import read_labelled
+    from .shards import ShardError
+
+    if not 0.0 < args.fpr < 1.0:
+        raise ConfigError(f"--fpr must be between 0 and 1, got {args.fpr}")
+    files = read_labelled(args.inputs, text_column=args.text_column, label_column=args.label_column)
+    texts = [t for f in files for t in f.texts]
+    labels = np.concatenate([f.labels for f in files])
+    groups = np.concatenate([[i] * len(f.texts) for i, f in enumerate(files)])
+    if set(labels.tolist()) != {0, 1}:
+        found = sorted(set(labels.tolist()))
+        raise ShardError(f"training needs both human (0) and machine (1) rows; the inputs have labels {found}")
+    zs = ZeroShotDetector(load_causal_lm(device=args.device), max_tokens=args.max_tokens,
+                          batch_size=args.batch_size, normalize=args.normalize)
+    progress = TqdmProgress(enabled=not args.quiet)
+    progress.start("score", len(texts))
+    stats = []
+    for start in range(0, len(texts), 64):
+        stats.append(zs.statistics(texts[start : start + 64]))
+        progress.advance(len(texts[start : start + 64]))
+    progress.finish()
+    x = zeroshot_features({k: np.concatenate([s[k] for s in stats]) for k in stats[0]}) if stats else np.zeros((0, 6))
+    encoder_name = None
+    if args.embeddings:
+        from detectors.embed import SentenceEncoder
+
+        encoder = SentenceEncoder(device=args.device)
+        x, encoder_name = np.hstack([x, encoder.encode(texts)]), encoder.name
+    ok = np.isfinite(x).all(1)
+    if (~ok).any():
+        print(f"left out {int((~ok).sum())} unscorable rows (empty or too short)")
+    result = fit(x[ok], labels[ok], groups=groups[ok] if len(files) > 1 else None, folds=args.folds,
+                 hidden=args.hidden, calibration=args.calibration, target_fpr=args.fpr, seed=args.seed)
+    spec = FeatureSpec(scorer=zs.lm.name, max_tokens=args.max_tokens, normalize=args.normalize,
+                       embedding=encoder_name)
+    training = {
+        "files": [{"path": str(f.path), "sha256": f.sha256, "rows": len(f.texts), "quarantined": f.quarantined}
+                  for f in files],
+        "n_rows": int(ok.sum()), "n_human": int((labels[ok] == 0).sum()), "n_machine": int((labels[ok] == 1).sum()),
+        "unscorable": int((~ok).sum()), "seed": args.seed,
+    }
+    save_model(result, spec, args.out, training)
+    m = result.metrics
+    print(f"out-of-fold ({result.validation}): AUROC {m['auroc']:.4f}, AUPRC {m['auprc']:.4f}, "
+          f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}, TPR@5%FPR {m['tpr_at_5pct_fpr']:.3f}")
+    print(f"model written to {args.out} (model.onnx, detector.json); "
+          f"evaluate with: hygiene eval-detector FILE --detector {args.out}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from .atomic import write_json
+    from .cli_progress import TqdmProgress
+    from .detector_eval import evaluate, load_detector, read_labelled, shipped_threshold
+
+    files = read_labelled(args.inputs, text_column=args.text_column, label_column=args.label_column)
+    detector = load_detector(args.detector, device=args.device, max_tokens=args.max_tokens,
+                             batch_size=args.batch_size, normalize=args.normalize)
+    threshold, source = shipped_threshold(detector)
+    if args.threshold is not None:
+        threshold, source = args.threshold, "--threshold"
+    result = evaluate(files, detector, threshold=threshold, threshold_source=source,
+                      progress=TqdmProgress(enabled=not args.quiet))
+    print(format_table(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, result)
+    print(f"written to {args.out}")
+    return 0
+
+
+def format_table(result: dict) -> str:
+    def cell(value, fmt="{:.4f}"):
+        return "-" if value is None else fmt.format(value)
+
+    lines = [f"detector {result['detector']}; threshold {cell(result['threshold'])} ({result['threshold_source']})",
+             "| file | n | AUROC | AUPRC | TPR@1%FPR | TPR@5%FPR | TN | FP | FN | TP |", "|---|" + "---|" * 9]
+    for name, m in [*result["files"].items(), ("overall", result["overall"])]:
+        c = m.get("confusion", {})
+        lines.append(f"| {Path(name).name} | {m.get('n', 0)} | {cell(m.get('auroc'))} | {cell(m.get('auprc'))} | "
+                     f"{cell(m.get('tpr_at_1pct_fpr'), '{:.3f}')} | {cell(m.get('tpr_at_5pct_fpr'), '{:.3f}')} | "
+                     + " | ".join(str(c.get(k, "-")) for k in ("tn", "fp", "fn", "tp")) + " |")
+    return "\n".join(lines)
+
+
+COMMANDS = {"train-detector": run_train, "eval-detector": run_eval}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use: hygiene train-detector | eval-detector")
