@@ -28,7 +28,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from calibrate_default import CACHE_DIR, DATA_DIR, read_rows, set_statistics  # noqa: E402
 from detect_accuracy import cpu_name, plain_loop  # noqa: E402
 
-from detectors.lm import LoadedLM, load_causal_lm, resolve_device  # noqa: E402
+from detectors.lm import LoadedLM, _dtype_kwarg, load_causal_lm, resolve_device  # noqa: E402
 from detectors.zeroshot import ZeroShotDetector  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def documents(lm: LoadedLM, n: int, length: int) -> list[str]:
 def random_weights(lm: LoadedLM, dtype: torch.dtype) -> LoadedLM:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_config(lm.model.config, attn_implementation="sdpa", torch_dtype=dtype)
+    model = AutoModelForCausalLM.from_config(lm.model.config, attn_implementation="sdpa", **{_dtype_kwarg(): dtype})
     model.to(lm.device).eval().requires_grad_(False)
     return dataclasses.replace(lm, model=model, dtype=dtype, name=f"{lm.name} (random weights)")
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from .atomic import file_sha256
 from .progress import NullProgress, Progress
-from .shards import ShardError, count_rows, open_shards, read_batches
+from .shards import ShardError, open_shards, read_batches
 
-__all__ = ["LabelledFile", "read_labelled", "ZEROSHOT_NAMES", "load_detector", "evaluate"]
+__all__ = ["LabelledFile", "ZEROSHOT_NAMES", "evaluate", "load_detector", "read_labelled", "shipped_threshold"]
 
 ZEROSHOT_NAMES = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr", "binoculars")
 
@@ -121,7 +121,3 @@ def _metrics(binary_metrics, labels, scores, threshold):
     if labels.size == 0:
         return {"n": 0}
     return binary_metrics(labels, scores, threshold)
-
-
-def count(inputs: Sequence[str | Path], text_column: str = "text") -> int:
-    return sum(count_rows(s) for s in open_shards(inputs, text_column))
