@@ -1,7 +1,7 @@
 """Does the horizon model predict collapse on a mix it has not seen? Leave-one-mix-out over collapse_eval runs.
 
-For every condition (run x arm x pool human share) whose training data holds synthetic text, the model is
-refitted on all *other* conditions, and its predicted collapse generation at this condition's synthetic
+For every condition (arm x pool human share x temperature, pooled over runs and seeds) whose training data
+holds synthetic text, the model is refitted on all *other* conditions, and its predicted collapse generation at this condition's synthetic
 share is set beside the collapse generation observed in each seed's chain (collapse_eval's definition,
 interpolated; a chain that never crosses is censored, shown as "> G").
 
@@ -34,17 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for r in rows if r["mode"] == "replace"]
     by_condition = defaultdict(list)
     for r in rows:
-        by_condition[(r["seed"].split("/")[0], r["condition"])].append(r)
+        by_condition[r["condition"]].append(r)  # one mix, pooled over runs: every seed of it is left out
     print(f"collapse = held-out perplexity >= {1 + rise:.2f} x generation 0\n")
-    print("| run | condition | synthetic share | predicted collapse generation (95 % CI) | observed per seed "
+    print("| condition | synthetic share | predicted collapse generation (95 % CI) | observed per seed "
           "| within 1 generation |")
-    print("|---|---|---|---|---|---|")
-    for (run, condition), own in sorted(by_condition.items()):
+    print("|---|---|---|---|---|")
+    for condition, own in sorted(by_condition.items()):
         trained = [r["synthetic_fraction"] for r in own if r["generation"] >= 1]
         share = float(np.mean(trained)) if trained else 0.0
         if share < 0.05:
             continue
-        others = [r for r in rows if (r["seed"].split("/")[0], r["condition"]) != (run, condition)]
+        others = [r for r in rows if r["condition"] != condition]
         model = fit_horizon(others, rise=rise, source="leave-one-out", bootstrap=100)
         p = model.predict(share)
         chains = defaultdict(dict)
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 hits.append(not finite_pred or p["generations"] > last - 1)
         predicted = "never" if not finite_pred else f"{p['generations']:.1f}"
         interval = f"{p['low']:.1f}-{p['high']:.1f}".replace("inf", "never")
-        print(f"| {run} | {condition} | {share:.2f} | {predicted} ({interval}) | {shown} "
+        print(f"| {condition} | {share:.2f} | {predicted} ({interval}) | {shown} "
               f"| {sum(hits)}/{len(hits)} |")
     return 0
 
