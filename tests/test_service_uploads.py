@@ -90,8 +90,14 @@ def _nothing_stored(out):
     assert [p.name for p in (out / "uploads.partial").iterdir()] == []
 
 
-def test_upload_then_job_then_report(server, dirs):
-    client, out = server, dirs[1]
+def test_upload_then_job_then_report(dirs):
+    # 0.3 s per 16-row batch keeps the job in flight (>= 0.9 s) while the upload's deletion is refused
+    with thread_server(create_app(_settings(dirs), scorer=FakeScorer(delay_s=0.3))) as base:
+        with httpx.Client(base_url=base, headers=AUTH, timeout=60) as client:
+            _upload_job_report(client, dirs[1])
+
+
+def _upload_job_report(client, out):
     texts = [f"Uploaded document {i} with {'many ' * (i % 4)}words." for i in range(30)]
     body = _parquet_bytes(pa.table({"text": texts + texts[:3]}))
     r = client.post("/v1/uploads", params={"filename": "part-0001.parquet"}, content=body, headers=RAW)
