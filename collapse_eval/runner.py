@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,15 +91,29 @@ def prepare(config: CollapseConfig, out: Path) -> Experiment:
     d = config.data
     splits = split_rows(rows, eval_rows=d.eval_rows, label_rows=d.label_rows, prompt_rows=d.prompt_rows,
                         min_train=config.train.budget_tokens // config.model.context)
-    device = pick_device(config.model.device)
-    if device.type == "cpu" and config.cpu_threads:
-        import numba
+    return Experiment(config, out, pick_device(config.model.device), codec, splits)
 
-        # Oversubscribed cores make multi-threaded ops crawl; and once numba's parallel dedup kernels have
-        # run with 2 threads, torch training in the same process cost 19x more CPU (measured): cap both.
-        torch.set_num_threads(config.cpu_threads)
-        numba.set_num_threads(min(config.cpu_threads, numba.config.NUMBA_NUM_THREADS))
-    return Experiment(config, out, device, codec, splits)
+
+@contextmanager
+def cpu_threads(config: CollapseConfig) -> Iterator[None]:
+    """Cap torch's and numba's threads for a run on CPU, and give the caller's settings back afterwards.
+
+    Oversubscribed cores make multi-threaded ops crawl; and once numba's parallel dedup kernels have run
+    with 2 threads, torch training in the same process cost 19x more CPU (measured): cap both.
+    """
+    if pick_device(config.model.device).type != "cpu" or not config.cpu_threads:
+        yield
+        return
+    import numba
+
+    saved = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(config.cpu_threads)
+    numba.set_num_threads(min(config.cpu_threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        numba.set_num_threads(saved[1])
 
 
 def _save_model(model: torch.nn.Module, path: Path) -> None:
@@ -266,13 +282,14 @@ def run_experiment(config: CollapseConfig, out: Path, progress: Progress | None 
     from .results import finalize
 
     progress = progress or NullProgress()
-    exp = prepare(config, Path(out))
-    chains = [(seed, cond) for seed in config.seeds for cond in conditions(config)]
-    progress.start("generations", len(chains) * (config.generations + 1))
-    # Generation-major order: an interrupted (or time-boxed) run has every chain at the same depth.
-    for g in range(config.generations + 1):
-        for seed, cond in chains:
-            run_chain(exp, cond, seed, stop_after=g)
-            progress.advance(1)
-    progress.finish()
-    return finalize(exp.out, config)
+    with cpu_threads(config):
+        exp = prepare(config, Path(out))
+        chains = [(seed, cond) for seed in config.seeds for cond in conditions(config)]
+        progress.start("generations", len(chains) * (config.generations + 1))
+        # Generation-major order: an interrupted (or time-boxed) run has every chain at the same depth.
+        for g in range(config.generations + 1):
+            for seed, cond in chains:
+                run_chain(exp, cond, seed, stop_after=g)
+                progress.advance(1)
+        progress.finish()
+        return finalize(exp.out, config)

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from collapse_eval import filters
 from collapse_eval.arms import draw_budget, pool_sizes
@@ -222,7 +223,9 @@ def test_accumulate_human_only_and_white_box_weighting(tmp_path):
         "data.eval_rows": 40, "data.label_rows": 40, "data.prompt_rows": 100, "data.max_chars": 200_000,
         "train.budget_tokens": 3200, "train.epochs": 1, "pool.pool_tokens": 4800, "sample.metric_samples": 20,
         "filter.detector": "likelihood", "filter.action": "weight"})
+    threads = torch.get_num_threads()
     run_experiment(config, tmp_path)
+    assert torch.get_num_threads() == threads  # the run's CPU thread cap does not outlive it
     rows = json.loads((tmp_path / "results.json").read_text())
     by = {(r["arm"], r["generation"]): r for r in rows}
     n_human, n_synth = pool_sizes(config, 0.34)
