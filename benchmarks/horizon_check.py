@@ -1,9 +1,9 @@
 """Does the horizon model predict collapse on a mix it has not seen? Leave-one-mix-out over collapse_eval runs.
 
 For every condition (arm x pool human share x temperature, pooled over runs and seeds) whose training data
-holds synthetic text, the model is refitted on all *other* conditions, and its predicted collapse generation at this condition's synthetic
-share is set beside the collapse generation observed in each seed's chain (collapse_eval's definition,
-interpolated; a chain that never crosses is censored, shown as "> G").
+holds synthetic text, the model is refitted on all *other* conditions, and its predicted collapse generation
+at this condition's synthetic share is set beside the collapse generation observed in each seed's chain
+(collapse_eval's definition, interpolated; a chain that never crosses is censored, shown as "> G").
 
     .venv/bin/python benchmarks/horizon_check.py RUN_DIR...
 """

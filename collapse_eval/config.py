@@ -6,12 +6,13 @@ A run directory keeps the config it ran with, so a resumed run can refuse a chan
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hygiene.config import ConfigError, read_toml  # one error type and one TOML reader for every config
 
 __all__ = [
     "ARMS", "MODES", "CollapseConfig", "ConfigError", "PRESETS", "load_collapse_config", "preset_path",
@@ -20,10 +21,6 @@ __all__ = [
 ARMS = ("unfiltered", "filtered", "oracle", "human_only")
 MODES = ("replace", "accumulate")
 PRESETS = ("tiny", "cpu-small", "gpu")
-
-
-class ConfigError(ValueError):
-    """The configuration file or overrides are invalid; the message names the field."""
 
 
 class _Frozen(BaseModel):
@@ -155,21 +152,12 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
-
-
 def load_collapse_config(path: str | Path | None = None, *, preset: str | None = None,
                          overrides: dict[str, Any] | None = None) -> CollapseConfig:
     """Preset (optional) <- TOML file (optional) <- dotted-key overrides such as {"train.epochs": 2}."""
-    data: dict[str, Any] = _read_toml(preset_path(preset)) if preset else {}
+    data: dict[str, Any] = read_toml(preset_path(preset)) if preset else {}
     if path is not None:
-        data = _merge(data, _read_toml(Path(path)))
+        data = _merge(data, read_toml(Path(path)))
     for key, value in (overrides or {}).items():
         if value is None:
             continue

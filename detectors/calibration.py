@@ -12,12 +12,12 @@ import dataclasses
 import importlib.resources
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .files import write_text_atomic
 
 __all__ = ["DEFAULT_CALIBRATION", "Calibration", "default_calibration", "threshold_at_fpr"]
 
@@ -94,16 +94,7 @@ class Calibration:
 
     def to_json(self, path: str | Path) -> None:
         """Write as indented JSON, atomically (temp file + rename)."""
-        path = Path(path)
-        text = json.dumps(dataclasses.asdict(self), indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
 
     @classmethod
     def from_json(cls, path: str | Path) -> Calibration:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import write_text_atomic
+
 __all__ = ["DEFAULT_REFERENCE", "ReferenceScores", "default_reference"]
 
 DEFAULT_REFERENCE = "smollm2-135m-likelihood-reference.json"
@@ -43,12 +45,9 @@ class ReferenceScores:
         return np.asarray(self.machine, dtype=np.float64)
 
     def to_json(self, path: str | Path) -> None:
-        from hygiene.atomic import atomic_path
-
         data = dataclasses.asdict(self)
         data["human"], data["machine"] = [round(v, 6) for v in self.human], [round(v, 6) for v in self.machine]
-        with atomic_path(Path(path)) as tmp:
-            tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
+        write_text_atomic(path, json.dumps(data) + "\n")
 
     @classmethod
     def from_json(cls, path: str | Path) -> ReferenceScores:

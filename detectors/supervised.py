@@ -19,8 +19,6 @@ Pieces, each usable alone:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 
 from .calibration import threshold_at_fpr
+from .files import write_text_atomic
 from .probability import ProbabilityCalibration, reliability
 
 __all__ = [
@@ -222,7 +221,7 @@ def save_model(result: FitResult, spec: FeatureSpec, out_dir: Path, training: di
                       "chosen_on": "out-of-fold logits of the human training rows"},
         "reliability": result.reliability,
     }
-    _atomic_write_text(out_dir / "detector.json", json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(out_dir / "detector.json", json.dumps(meta, indent=2) + "\n")
     return out_dir
 
 
@@ -287,17 +286,6 @@ class SupervisedDetector:
 
     def probability(self, texts: list[str]) -> np.ndarray:
         return self.statistics(texts)["p_machine"]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

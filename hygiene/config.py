@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from detectors.dedup import DedupConfig
 
-__all__ = ["DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "ConfigError"]
+__all__ = ["DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "read_toml", "ConfigError"]
 
 
 _DEDUP = DedupConfig()
@@ -79,16 +79,19 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a :class:`ConfigError` naming it."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> CleanConfig:
     """Read a TOML file (optional) and apply `{"detector.max_tokens": 256, ...}` overrides (None skipped)."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, key, value)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hygiene.config import CleanConfig, ConfigError, load_config
+from hygiene.config import CleanConfig, ConfigError, load_config, read_toml
 
 __all__ = ["ServiceSettings", "load_settings", "is_loopback", "ENV_PREFIX"]
 
@@ -108,14 +107,7 @@ def load_settings(
     `service` holds service fields ({"port": 9000}); `job` holds dotted job-config overrides as the
     CLI passes them ({"detector.max_tokens": 64}).
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
     fields = dict(data.pop("service", {}))
     fields.update(_from_env(os.environ if env is None else env))
     fields.update({k: v for k, v in (service or {}).items() if v is not None})
