@@ -44,6 +44,14 @@ class ReferenceScores:
     def machine_scores(self) -> np.ndarray:
         return np.asarray(self.machine, dtype=np.float64)
 
+    def probability(self):
+        """P(machine) from a score: a Platt fit to these labelled scores (the reference's class balance)."""
+        from .probability import ProbabilityCalibration
+
+        scores = np.concatenate([self.human_scores, self.machine_scores])
+        labels = np.r_[np.zeros(len(self.human)), np.ones(len(self.machine))]
+        return ProbabilityCalibration.fit(scores, labels, method="platt")
+
     def to_json(self, path: str | Path) -> None:
         data = dataclasses.asdict(self)
         data["human"], data["machine"] = [round(v, 6) for v in self.human], [round(v, 6) for v in self.machine]

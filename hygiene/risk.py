@@ -103,14 +103,13 @@ def _duplicates(keys: np.ndarray, signatures: np.ndarray | None, config: CleanCo
 
 def _shipped_reference(config: CleanConfig):
     """The shipped reference, if it matches the detector settings; checked before any scoring starts."""
-    from detectors.reference import default_reference
+    from .thresholds import shipped_reference
 
-    ref = default_reference()
-    d = config.detector
-    if d.model is not None or (ref.statistic, ref.max_tokens) != (d.statistic, d.max_tokens):
+    ref = shipped_reference(config)
+    if ref is None:
         raise RiskError(
-            f"the shipped reference scores are for the default model, statistic={ref.statistic}, "
-            f"max_tokens={ref.max_tokens}; with other detector settings pass --detector-reference "
+            "the shipped reference scores are for the default model, statistic=likelihood, max_tokens=512, "
+            "no normalisation; with other detector settings pass --detector-reference "
             "with labelled shards (text, label 0 = human, 1 = machine)"
         )
     return ref

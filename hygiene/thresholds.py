@@ -12,7 +12,7 @@ from typing import Any
 
 from .config import CleanConfig
 
-__all__ = ["Threshold", "resolve_threshold", "ThresholdError"]
+__all__ = ["Threshold", "resolve_threshold", "ThresholdError", "shipped_reference"]
 
 
 class ThresholdError(ValueError):
@@ -54,3 +54,13 @@ def resolve_threshold(config: CleanConfig) -> Threshold:
             "pass --threshold or a matching --calibration"
         )
     return Threshold(float(calibration.threshold), source, asdict(calibration))
+
+
+def shipped_reference(config: CleanConfig):
+    """The shipped labelled reference scores, when the detector settings are the ones they were measured with
+    (default model, same statistic and window, no input normalisation); else None."""
+    from detectors.reference import default_reference
+
+    ref, d = default_reference(), config.detector
+    same = (d.model, d.statistic, d.max_tokens, d.normalize)
+    return ref if same == (None, ref.statistic, ref.max_tokens, "none") else None

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from hygiene import columns as C
 from hygiene.risk_report import RISK_HTML, RISK_JSON
 from hygiene.scoring import Scorer, oriented_score
-from hygiene.thresholds import resolve_threshold
+from hygiene.thresholds import resolve_threshold, shipped_reference
 
 from . import schemas as S
 from .batcher import Batcher, QueueFull
@@ -70,6 +70,8 @@ class _State:
     def __init__(self, settings: ServiceSettings, scorer: Scorer | None) -> None:
         self.settings = settings
         self.threshold = resolve_threshold(settings.job)  # fail fast: no threshold, no service
+        reference = shipped_reference(settings.job)  # P(machine) only where labelled reference scores fit
+        self.probability = reference.probability() if reference is not None else None
         self.scorer = scorer
         self.load_error: str | None = None
         self.metrics = Metrics()
@@ -151,12 +153,15 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
             state.metrics.rejected.inc()
             raise ApiError(429, "busy", str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         scores = oriented_score(stats, settings.job.detector.statistic)
+        no_model = np.full(len(scores), np.nan)
+        probability = state.probability.predict(scores) if state.probability is not None else no_model
         results = []
-        for value, n, cut in zip(scores, stats["n_tokens"], stats["truncated"]):
+        for value, p, n, cut in zip(scores, probability, stats["n_tokens"], stats["truncated"]):
             finite = bool(np.isfinite(value))
             decision = ("machine" if value >= state.threshold.value else "human") if finite else "unscored"
-            results.append(S.TextScore(score=float(value) if finite else None, decision=decision,
-                                     n_tokens=int(n), truncated=bool(cut)))
+            results.append(S.TextScore(score=float(value) if finite else None,
+                                       probability=float(p) if np.isfinite(p) else None, decision=decision,
+                                       n_tokens=int(n), truncated=bool(cut)))
         return S.ScoreResponse(detector=state.detector_info(), results=results)
 
     @app.post("/v1/jobs", response_model=S.Job, status_code=202, responses=_ERRORS, dependencies=[auth], tags=["jobs"])

@@ -29,8 +29,9 @@ class ScoreRequest(_Strict):
 class TextScore(BaseModel):
     score: float | None = Field(..., description="detector score, higher = more likely machine; null if unscorable")
     probability: float | None = Field(
-        None, description="calibrated P(machine). Null: the shipped calibration is a threshold at a target "
-                          "false-positive rate, not a probability model, so none is reported")
+        None, description="P(machine): a Platt fit to the shipped labelled reference scores (news and stories, "
+                          "equal classes), for the default detector settings only; null with other settings "
+                          "or when the text had nothing to score")
     decision: Literal["machine", "human", "unscored"] = Field(
         ..., description="machine when score >= threshold; unscored when the text had nothing to score")
     n_tokens: int = Field(..., description="tokens scored (texts are cut to the detector's window)")

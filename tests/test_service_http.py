@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from service_support import TOKEN, FakeScorer, thread_server, wait_job
 
+from detectors.reference import default_reference
 from hygiene.cli import main as hygiene_main
 from hygiene.config import ConfigError
 from service import create_app, load_settings
@@ -89,8 +90,13 @@ def test_score_returns_decisions_against_the_threshold(server):
     body = r.json()
     assert body["detector"]["name"] == "fake-length" and body["detector"]["threshold"] == -3.0
     assert body["detector"]["threshold_source"] == "config"
-    got = [(x["score"], x["decision"], x["probability"]) for x in body["results"]]
-    assert got == [(-0.5, "machine", None), (-2.5, "machine", None), (None, "unscored", None), (-4.5, "human", None)]
+    got = [(x["score"], x["decision"]) for x in body["results"]]
+    assert got == [(-0.5, "machine"), (-2.5, "machine"), (None, "unscored"), (-4.5, "human")]
+    # default detector settings: P(machine) from the Platt fit to the shipped reference scores
+    platt = default_reference().probability()
+    p = [x["probability"] for x in body["results"]]
+    assert p[2] is None and p[0] > p[1] > p[3] and all(0 < v < 1 for v in (p[0], p[1], p[3]))
+    assert p[1] == pytest.approx(float(platt.predict([-2.5])[0]))
 
 
 def test_auth_required_when_a_token_is_set(server):

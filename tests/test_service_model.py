@@ -125,6 +125,7 @@ def test_score_job_report_and_rest_scores_agree(crashed):
     for row, result in zip(scored, body["results"]):
         assert result["score"] == pytest.approx(row[C.SCORE], abs=1e-4)  # the same detector as the pipeline
         assert result["decision"] == ("machine" if row[C.SCORE] >= -3.0 else "human")
+        # a 32-token window is not what the shipped reference scores were measured with: no probability
         assert result["probability"] is None and 0 < result["n_tokens"] <= MAX_TOKENS
     assert client.get("/readyz").json()["status"] == "ok"
     assert "hygiene_docs_scored_total 10.0" in client.get("/metrics").text
