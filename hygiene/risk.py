@@ -165,12 +165,14 @@ def assess(
     rng = np.random.default_rng(options.seed)
     text_sample, dedup_pool = _Reservoir(options.sample, rng), _Reservoir(options.dedup_sample, rng)
     texts: list[str] = []
-    keys = np.zeros(0, np.uint64)
+    total = sum(count_rows(s) for s in shards)
+    cap = min(options.dedup_sample, total)  # allocated once: growing per batch would copy O(n^2) bytes
+    keys = np.zeros(cap, np.uint64)
     minhash = dedup_config(config).minhash if config.dedup.near else None
-    signatures = np.zeros((0, minhash.num_perm), np.uint32) if minhash else None
+    signatures = np.zeros((cap, minhash.num_perm), np.uint32) if minhash else None
     rows = quarantined = 0
 
-    progress.start("read", sum(count_rows(s) for s in shards))
+    progress.start("read", total)
     for shard in shards:
         for batch in read_batches(shard, config.text_column, config.id_column, config.batch_rows):
             rows += len(batch.rows) + len(batch.quarantined)
@@ -180,14 +182,14 @@ def assess(
                 take, slots = dedup_pool.offer(len(batch.texts))
                 batch_keys = exact_key([batch.texts[i] for i in take])
                 batch_sigs = sign([batch.texts[i] for i in take], minhash) if minhash else None
-                grow = slots >= len(keys)  # slots fill in order, so new ones are appended at the end
-                keys = np.concatenate([keys, batch_keys[grow]])
-                keys[slots[~grow]] = batch_keys[~grow]
+                keys[slots] = batch_keys  # a slot drawn twice in one batch keeps the later item, as in the stream
                 if batch_sigs is not None:
-                    signatures = np.concatenate([signatures, batch_sigs[grow]])
-                    signatures[slots[~grow]] = batch_sigs[~grow]
+                    signatures[slots] = batch_sigs
             progress.advance(len(batch.rows) + len(batch.quarantined))
     progress.finish()
+    held = min(dedup_pool.seen, cap)
+    keys = keys[:held]
+    signatures = signatures[:held] if signatures is not None else None
     valid = text_sample.seen
     if valid == 0:
         raise RiskError("no readable documents in the input")
