@@ -1,4 +1,7 @@
-"""The `hygiene` command: clean, score, calibrate, demo, collapse and risk (the service comes with `serve`)."""
+"""The `hygiene` command: clean, score, calibrate, demo, train-/eval-detector, collapse, risk and serve.
+
+Commands built elsewhere (detectors, collapse_eval, risk, service) bring their own parser and runner; this
+module only wires them in."""
 
 from __future__ import annotations
 
@@ -185,15 +188,10 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_serve(args: argparse.Namespace) -> int:
-    from service.cli import run_serve
-
-    return run_serve(args)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from collapse_eval.cli import run_collapse
+    from service.cli import run_serve
 
     from .calibrate import CalibrationError
     from .pipeline import RunError
@@ -202,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     from .thresholds import ThresholdError
 
     commands = {"collapse": run_collapse, "demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job,
-                "score": _run_job, "risk": lambda a: run_risk(a, _scoring_overrides), "serve": _run_serve,
+                "score": _run_job, "risk": lambda a: run_risk(a, _scoring_overrides), "serve": run_serve,
                 **cli_detectors.COMMANDS}
     try:
         return commands[args.command](args)
