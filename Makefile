@@ -21,14 +21,15 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/hygiene demo --out demo-out
 
-test: install
+test: install  # the layering contracts (pyproject.toml, [tool.importlinter]) first, then the suite
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 test-all: install  # includes slow tests
 	$(PY) -m pytest -m ''
 
 lint: install
-	$(VENV)/bin/ruff check detectors hygiene service collapse_eval tests benchmarks
+	$(VENV)/bin/ruff check detectors hygiene hygiene_cli service collapse_eval tests benchmarks
 
 clean:
 	rm -rf demo-out .pytest_cache

@@ -1,9 +1,9 @@
 """Fit the collapse-horizon model of `hygiene risk` on collapse_eval runs and ship it.
 
-    .venv/bin/python benchmarks/fit_horizon.py RUN_DIR... [--mode replace] [--out collapse_eval/data/horizon_model.json]
+    .venv/bin/python benchmarks/fit_horizon.py RUN_DIR... [--mode replace] [--out hygiene/risk/data/horizon_model.json]
 
 Each RUN_DIR is a finished `hygiene collapse` output (results.json, config.json) with the same collapse
-definition; the fitted file records the runs in ``source``. The model is in hygiene/horizon.py.
+definition; the fitted file records the runs in ``source``. The model is in hygiene/risk/horizon.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from hygiene.horizon import HORIZON_FILE, fit_horizon  # noqa: E402
+from hygiene.risk.horizon import HORIZON_FILE, fit_horizon  # noqa: E402
 
 
 def describe(rows: list[dict], config: dict) -> str:
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, nargs="+", help="collapse_eval output directories")
     parser.add_argument("--mode", default="replace", choices=["replace", "accumulate"])
-    parser.add_argument("--out", type=Path, default=REPO / "collapse_eval" / "data" / HORIZON_FILE)
+    parser.add_argument("--out", type=Path, default=REPO / "hygiene" / "risk" / "data" / HORIZON_FILE)
     args = parser.parse_args(argv)
     rows, rise, source = load_runs(args.runs)
     model = fit_horizon(rows, rise=rise, mode=args.mode, source=source)

@@ -23,7 +23,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks.fit_horizon import load_runs  # noqa: E402
 from collapse_eval.collapse import collapse_generation  # noqa: E402
-from hygiene.horizon import fit_horizon  # noqa: E402
+from hygiene.risk.horizon import fit_horizon  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

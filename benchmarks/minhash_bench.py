@@ -32,7 +32,7 @@ from datasketch import MinHash
 from detectors.dedup import DedupConfig, find_near_duplicates
 from detectors.minhash import MinHashConfig, shingle_hash, shingles, sign
 
-WIKITEXT = Path("/work/shared/data/text/wikitext-2/valid.txt")
+WIKITEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "wikitext-2" / "valid.txt"
 
 
 def _mmh3_hash(b: bytes) -> int:

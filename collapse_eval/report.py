@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hygiene.atomic import atomic_path
+from hygiene.io.atomic import atomic_path
 
 from .collapse import bootstrap_ci
 from .config import CollapseConfig

@@ -32,10 +32,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hygiene.atomic import atomic_path, write_json
+from hygiene.io.atomic import atomic_path, write_json
+from hygiene.risk.measures import hull_volume, pca_basis
 
 from .config import CollapseConfig
-from .metrics import hull_volume, pca_basis
 
 __all__ = ["Rows", "load_rows", "add_hull_volumes", "finalize"]
 

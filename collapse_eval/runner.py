@@ -21,14 +21,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from hygiene.atomic import atomic_path, write_json
+from hygiene.errors import HygieneError
+from hygiene.io.atomic import atomic_path, write_json
 from hygiene.progress import NullProgress, Progress
+from hygiene.risk.measures import text_metrics, vendi_score
 
 from . import filters
 from .arms import Condition, conditions, draw_budget, pool_sizes
 from .config import CollapseConfig
 from .corpus import HumanSplits, chunk, read_documents, split_rows
-from .metrics import text_metrics, vendi_score
 from .sample import sample_rows, sequence_logprob
 from .tokenizer import TextCodec, load_codec, train_bpe
 from .train import build_model, perplexity, pick_device, train
@@ -36,7 +37,7 @@ from .train import build_model, perplexity, pick_device, train
 __all__ = ["RunError", "Experiment", "prepare", "run_chain", "run_experiment"]
 
 
-class RunError(RuntimeError):
+class RunError(HygieneError):
     """The output directory holds a different run, or the run cannot proceed."""
 
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from detectors.lsh import DEFAULT_MAX_BUCKET, band_keys, candidate_pairs, optimal_bands
+from detectors.dedup_config import DedupConfig
+from detectors.lsh import band_keys, candidate_pairs
 from detectors.minhash import MinHashConfig, hash_shingles, normalize
 
 __all__ = [
@@ -31,54 +31,6 @@ __all__ = [
     "find_near_duplicates",
     "verify",
 ]
-
-@dataclass(frozen=True)
-class DedupConfig:
-    """Near-duplicate detection settings.
-
-    Defaults (char 5-grams, verified Jaccard >= 0.55, bands from fp/fn weights 0.3/0.7, i.e.
-    25 bands x 5 rows at 128 permutations) were chosen by measurement on 1-5 %-edited copies of
-    wikitext paragraphs, where they give precision >= 0.99 and recall >= 0.95 with margin on both
-    sides; see benchmarks/RESULTS.md, "Near-duplicate quality". ``bands``/``rows`` default to
-    ``optimal_bands(threshold, num_perm, fp_weight, fn_weight)``: LSH false positives cost only
-    verification time, so misses are weighted higher, but not so much that rows drop to 4 (which
-    multiplies chance collisions between unrelated documents by ~10).
-    """
-
-    minhash: MinHashConfig = field(default_factory=MinHashConfig)
-    threshold: float = 0.55
-    bands: int | None = None
-    rows: int | None = None
-    fp_weight: float = 0.3
-    fn_weight: float = 0.7
-    verify: Literal["estimated", "exact"] = "estimated"
-    max_bucket: int = DEFAULT_MAX_BUCKET
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        if (self.bands is None) != (self.rows is None):
-            raise ValueError("bands and rows must be given together (or neither, to derive them)")
-        if self.bands is not None and self.rows is not None:
-            if self.bands < 1 or self.rows < 1:
-                raise ValueError(f"bands and rows must be >= 1, got {self.bands}, {self.rows}")
-            if self.bands * self.rows > self.minhash.num_perm:
-                raise ValueError(
-                    f"bands*rows = {self.bands * self.rows} exceeds num_perm = {self.minhash.num_perm}"
-                )
-        if self.verify not in ("estimated", "exact"):
-            raise ValueError(f"verify must be 'estimated' or 'exact', got {self.verify!r}")
-        if self.fp_weight < 0 or self.fn_weight < 0 or self.fp_weight + self.fn_weight <= 0:
-            raise ValueError(f"weights must be >= 0 with a positive sum, got {self.fp_weight}, {self.fn_weight}")
-        if self.max_bucket < 1:
-            raise ValueError(f"max_bucket must be >= 1, got {self.max_bucket}")
-
-    def banding(self) -> tuple[int, int]:
-        """(bands, rows) in effect."""
-        if self.bands is not None and self.rows is not None:
-            return self.bands, self.rows
-        return optimal_bands(self.threshold, self.minhash.num_perm, self.fp_weight, self.fn_weight)
-
 
 @dataclass(frozen=True)
 class NearDuplicates:

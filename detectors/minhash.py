@@ -21,13 +21,15 @@ import struct
 import sys
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
+
+from detectors.dedup_config import MinHashConfig
+
+_MAX_U32 = 0xFFFFFFFF
 
 __all__ = [
     "MinHashConfig",
@@ -39,36 +41,6 @@ __all__ = [
     "sign",
 ]
 
-_MAX_U32 = 0xFFFFFFFF
-
-
-@dataclass(frozen=True)
-class MinHashConfig:
-    """How texts become MinHash signatures.
-
-    Defaults (char 5-grams) were chosen by measurement on 1-5 %-edited copies of wikitext
-    paragraphs; see benchmarks/RESULTS.md, "Near-duplicate quality".
-    """
-
-    num_perm: int = 128
-    seed: int = 1
-    shingle: Literal["word", "char"] = "char"
-    ngram: int = 5
-
-    def __post_init__(self) -> None:
-        for name in ("num_perm", "seed", "ngram"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an int, got {value!r}")
-        if not 1 <= self.num_perm <= 1 << 16:
-            raise ValueError(f"num_perm must be in [1, 65536], got {self.num_perm}")
-        # np.random.RandomState, which draws the permutations, only accepts 32-bit seeds.
-        if not 0 <= self.seed <= _MAX_U32:
-            raise ValueError(f"seed must be in [0, 2**32 - 1], got {self.seed}")
-        if self.shingle not in ("word", "char"):
-            raise ValueError(f"shingle must be 'word' or 'char', got {self.shingle!r}")
-        if not 1 <= self.ngram <= 64:
-            raise ValueError(f"ngram must be in [1, 64], got {self.ngram}")
 
 
 def normalize(text: str) -> str:

@@ -1,7 +1,7 @@
 """Labelled reference scores: what a detector gives human and machine text, kept to correct its counts.
 
 A corpus's share of flagged documents is not its machine fraction; the detector's score distributions
-on known human and known machine text are what turn one into the other (``hygiene.prevalence``). This
+on known human and known machine text are what turn one into the other (``hygiene.risk.prevalence``). This
 file format keeps those scores with the detector settings they belong to, as :class:`Calibration` does for
 a threshold. The shipped default holds the default detector's scores of ../shared/data/detect (news and
 stories; see ``source``); a corpus of another domain deserves a reference of its own

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from hygiene.errors import CalibrationError
+from hygiene.io.shards import count_rows, open_shards, read_batches
+
 from .config import CleanConfig
 from .progress import NullProgress, Progress
-from .shards import count_rows, open_shards, read_batches
 
 __all__ = ["calibrate", "labelled_scores", "CalibrationError"]
 
 
-class CalibrationError(ValueError):
-    """Too little usable data for a meaningful threshold."""
 
 
 def labelled_scores(
@@ -35,8 +35,9 @@ def labelled_scores(
 
     Labels other than 0 and 1 raise :class:`CalibrationError` naming the first bad value.
     """
+    from hygiene.pipeline.scoring import oriented_score
+
     from .pipeline import build_scorer
-    from .scoring import oriented_score
 
     progress = progress or NullProgress()
     shards = open_shards(inputs, config.text_column)

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from detectors.dedup import DedupConfig
+from detectors.dedup_config import DedupConfig
+from hygiene.errors import ConfigError
 
 __all__ = ["DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "read_toml", "ConfigError"]
 
@@ -20,8 +21,6 @@ __all__ = ["DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "r
 _DEDUP = DedupConfig()
 
 
-class ConfigError(ValueError):
-    """The configuration file or flags are invalid; the message names the field."""
 
 
 class _Frozen(BaseModel):

@@ -23,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import columns as C
+from hygiene.io import columns as C
+from hygiene.progress import NullProgress, Progress
 
 __all__ = ["human_documents", "generate_documents", "inject_duplicates", "build_corpus", "run_demo", "LABEL"]
 
@@ -235,18 +236,17 @@ def _evaluate(run_dir: Path) -> dict[str, Any]:
 
 def run_demo(out: Path, *, n_human: int = 200, n_machine: int = 40, n_near: int = 30, n_exact: int = 10,
              n_calibration: int = 80, seed: int = 0, max_new_tokens: int = 128,
-             quiet: bool = False) -> dict[str, Any]:
+             quiet: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     from detectors.lm import load_causal_lm
     from detectors.zeroshot import ZeroShotDetector
+    from hygiene.io.atomic import write_json
 
-    from .atomic import write_json
     from .calibrate import calibrate
-    from .cli_progress import TqdmProgress
     from .config import CleanConfig
     from .pipeline import run
 
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    progress = TqdmProgress(enabled=not quiet)
+    progress = progress or NullProgress()
     say("loading the default scorer LM (first run converts the GGUF once, ~30 s) ...")
     lm = load_causal_lm(None)
     human = human_documents(n_human + n_machine + n_calibration, seed)

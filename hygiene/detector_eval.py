@@ -1,7 +1,7 @@
 """Labelled shards -> texts and 0/1 labels, and detector evaluation per file and overall.
 
-Used by `hygiene train-detector` and `hygiene eval-detector` (hygiene/cli_detectors.py). Shards are read
-with hygiene.shards (any parquet / JSONL the pipeline reads); unreadable rows are counted, not dropped
+Used by `hygiene train-detector` and `hygiene eval-detector` (hygiene_cli/detectors.py). Shards are read
+with hygiene.io.shards (any parquet / JSONL the pipeline reads); unreadable rows are counted, not dropped
 silently; a label that is not 0 or 1 is an error naming the file and row.
 """
 
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import file_sha256
+from hygiene.io.atomic import file_sha256
+from hygiene.io.shards import ShardError, open_shards, read_batches
+
 from .progress import NullProgress, Progress
-from .shards import ShardError, open_shards, read_batches
 
 __all__ = ["LabelledFile", "ZEROSHOT_NAMES", "evaluate", "load_detector", "read_labelled", "shipped_threshold"]
 

@@ -10,13 +10,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hygiene.errors import ThresholdError
+
 from .config import CleanConfig
 
 __all__ = ["Threshold", "resolve_threshold", "ThresholdError", "shipped_reference"]
 
 
-class ThresholdError(ValueError):
-    """No usable threshold for these detector settings."""
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
-from hygiene import columns as C
-from hygiene.risk_report import RISK_HTML, RISK_JSON
-from hygiene.scoring import Scorer, oriented_score
+from hygiene.io import columns as C
+from hygiene.pipeline.scoring import Scorer, oriented_score
+from hygiene.risk.report import RISK_HTML, RISK_JSON
 from hygiene.thresholds import resolve_threshold, shipped_reference
 
 from . import schemas as S

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hygiene.scoring import Scorer
+from hygiene.pipeline.scoring import Scorer
 
 __all__ = ["Batcher", "QueueFull"]
 

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from hygiene import columns as C
 from hygiene.config import CleanConfig
+from hygiene.io import columns as C
 from hygiene.pipeline import run
-from hygiene.scoring import Scorer
+from hygiene.pipeline.scoring import Scorer
 
 from .risk_job import run_risk_job
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hygiene.config import CleanConfig
+from hygiene.pipeline.scoring import Scorer
 from hygiene.progress import Progress
 from hygiene.risk import RiskOptions, assess
-from hygiene.risk_report import RISK_HTML, RISK_JSON, write_risk_report
-from hygiene.scoring import Scorer
+from hygiene.risk.report import RISK_HTML, RISK_JSON, write_risk_report
 
 if TYPE_CHECKING:
     from .jobs import JobRecord

@@ -6,12 +6,13 @@ import hmac
 from collections.abc import Sequence
 from pathlib import Path
 
-from hygiene.shards import discover
+from hygiene.errors import HygieneError
+from hygiene.io.shards import discover
 
 __all__ = ["PathError", "token_matches", "resolve_under_roots", "resolve_inputs"]
 
 
-class PathError(ValueError):
+class PathError(HygieneError, ValueError):
     """A client-given path is not usable; `status` is the HTTP status it maps to."""
 
     def __init__(self, message: str, status: int) -> None:

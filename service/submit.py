@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from hygiene.config import CleanConfig
+from hygiene.errors import HygieneError
+from hygiene.io.shards import ShardError, open_shards
+from hygiene.pipeline.scoring import Scorer
 from hygiene.risk import RiskError, check_inputs
-from hygiene.scoring import Scorer
-from hygiene.shards import ShardError, open_shards
 from hygiene.thresholds import ThresholdError, resolve_threshold
 
 from .risk_job import risk_options
@@ -27,7 +28,7 @@ __all__ = ["SubmitError", "prepare_job", "scorer_for"]
 _SERVER_FIXED = ("model", "device")  # loading arbitrary weights on request is not a client's choice
 
 
-class SubmitError(ValueError):
+class SubmitError(HygieneError, ValueError):
     def __init__(self, message: str, status: int = 422, code: str = "invalid_job") -> None:
         super().__init__(message)
         self.status, self.code = status, code

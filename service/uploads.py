@@ -1,7 +1,7 @@
 """Uploaded shards: UPLOADS_DIR/<id>/<file name>, usable as job inputs like any shard under a data root.
 
 An upload streams to disk in a partial directory beside UPLOADS_DIR (never whole in memory, refused
-past the shard-size limit), is checked as every job input is (hygiene.shards: format, readable, text
+past the shard-size limit), is checked as every job input is (hygiene.io.shards: format, readable, text
 column), and then appears under its id with one directory rename: a listed upload is always complete,
 and a failed or oversized one leaves nothing behind. Partial directories a crash left are removed at
 start-up. UPLOADS_DIR is an implicit data root, so `<id>` or `<id>/<file name>` work as job inputs.
@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hygiene.atomic import write_json
-from hygiene.shards import SHARD_SUFFIXES, ShardError, count_rows, open_shards
+from hygiene.errors import HygieneError
+from hygiene.io.atomic import write_json
+from hygiene.io.shards import SHARD_SUFFIXES, ShardError, count_rows, open_shards
 
 __all__ = ["Upload", "UploadError", "UploadStore", "check_filename", "UPLOAD_ID"]
 
@@ -31,7 +32,7 @@ _META = "upload.json"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._ -]{0,199}$")  # one plain file name: no separators, no leading dot
 
 
-class UploadError(ValueError):
+class UploadError(HygieneError, ValueError):
     def __init__(self, message: str, status: int = 422, code: str = "invalid_upload") -> None:
         super().__init__(message)
         self.status, self.code = status, code

@@ -86,7 +86,7 @@ def start_process_server(args: list[str], port: int, log: Path) -> subprocess.Po
     """`hygiene serve ARGS --port PORT` in its own process (so it can be killed with SIGKILL)."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("HYGIENE_TOKEN", None)
-    cmd = [sys.executable, "-m", "hygiene.cli", "serve", "--port", str(port), *args]
+    cmd = [sys.executable, "-m", "hygiene_cli", "serve", "--port", str(port), *args]
     return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 

@@ -12,12 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hygiene.cli import build_parser
+from hygiene_cli.main import build_parser
 
 
 def hygiene(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "hygiene.cli", *map(str, args)],
+        [sys.executable, "-m", "hygiene_cli", *map(str, args)],
         capture_output=True, text=True, cwd=cwd, timeout=300, env={**os.environ, "PYTHONUTF8": "1"},
     )
 
@@ -85,3 +85,15 @@ def test_calibrate_writes_a_usable_calibration(tmp_path):
     small = hygiene("calibrate", "small.parquet", "--out", "s.json", "--max-tokens", "32", "--quiet", cwd=tmp_path)
     assert small.returncode == 1 and "needs at least 20" in small.stderr
     assert not (tmp_path / "s.json").exists()
+
+
+def test_help_imports_no_heavy_package():
+    """`hygiene --help` and argument errors must answer at once: building the parser loads no model stack."""
+    code = ("import sys, hygiene_cli.main as m; m.build_parser(); "
+            "print(sorted(k for k in ('torch', 'transformers', 'fastapi', 'numba', 'pyarrow', 'collapse_eval.runner') "
+            "if k in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+    bad = hygiene("clean", "x.parquet", "--out", "o", "--no-such-flag")
+    assert bad.returncode == 2 and "unrecognized arguments" in bad.stderr

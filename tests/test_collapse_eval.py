@@ -21,7 +21,8 @@ from collapse_eval.arms import draw_budget, pool_sizes
 from collapse_eval.collapse import bootstrap_ci, collapse_generation
 from collapse_eval.config import ConfigError, load_collapse_config
 from collapse_eval.corpus import default_source
-from collapse_eval.metrics import (
+from collapse_eval.runner import RunError, prepare, run_experiment
+from hygiene.risk.measures import (
     distinct_n,
     hull_volume,
     repetition_rate,
@@ -30,7 +31,6 @@ from collapse_eval.metrics import (
     words,
     zipf_exponent,
 )
-from collapse_eval.runner import RunError, prepare, run_experiment
 
 # --- metrics with hand-checkable values -------------------------------------------------------------
 
@@ -56,7 +56,7 @@ def test_self_bleu_identical_disjoint_and_partial():
 def test_self_bleu_clips_by_the_best_other_reference():
     # doc0 has "a" x3; doc1 has it x2, doc2 x1 -> doc0's unigram matches are clipped to 2 (the best *other* doc)
     docs = words(["a a a", "a a b", "a c d"])
-    from collapse_eval.metrics import _clipped_matches, _ngram_table
+    from hygiene.risk.measures import _clipped_matches, _ngram_table
 
     matches, total = _clipped_matches(*_ngram_table(docs, 1), 3)
     assert total.tolist() == [3, 3, 3]
@@ -143,7 +143,7 @@ needs_corpus = pytest.mark.skipif(not default_source().exists(), reason=f"base c
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("collapse") / "tiny"
     start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    run = subprocess.run([sys.executable, "-m", "hygiene.cli", "collapse", "--preset", "tiny", "--out", str(out),
+    run = subprocess.run([sys.executable, "-m", "hygiene_cli", "collapse", "--preset", "tiny", "--out", str(out),
                           "--quiet"], capture_output=True, text=True, timeout=900)
     elapsed = time.perf_counter() - start
     used = resource.getrusage(resource.RUSAGE_CHILDREN)

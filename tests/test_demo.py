@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 
 from hygiene.demo import LABEL, build_corpus, human_documents, inject_duplicates, run_demo
-from hygiene.shards import discover, read_batches
+from hygiene.io.shards import discover, read_batches
 
 
 def test_human_documents_are_prose_and_deterministic():

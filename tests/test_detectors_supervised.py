@@ -80,7 +80,7 @@ def test_probability_calibration_round_trip(method: str):
 
 
 def hygiene(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hygiene.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "hygiene_cli", *map(str, args)], capture_output=True, text=True,
                           timeout=600, env={**os.environ, "PYTHONUTF8": "1"})
 
 

@@ -26,7 +26,7 @@ from detectors.dedup import (
 from detectors.lsh import band_keys, candidate_pairs, optimal_bands
 from detectors.minhash import MinHashConfig, hash_shingles, sign
 
-WIKITEXT = Path("/work/shared/data/text/wikitext-2/valid.txt")
+WIKITEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "wikitext-2" / "valid.txt"
 
 
 # ---- optimal_bands -------------------------------------------------------------------------------

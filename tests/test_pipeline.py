@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hygiene import columns as C
 from hygiene.config import CleanConfig, DetectorSettings
+from hygiene.io import columns as C
+from hygiene.io.shards import ShardError
 from hygiene.pipeline import RunError, run
-from hygiene.shards import ShardError
 
 MAX_TOKENS = 64
 

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hygiene.horizon import HorizonModel, fit_horizon, synthetic_share_after_cleaning
-from hygiene.integrity import integrity
-from hygiene.prevalence import PrevalenceError, adjusted_count, estimate_prevalence, mixture_fraction
-from hygiene.risk import _Reservoir, _store
+from hygiene.risk.assess import _Reservoir, _store
+from hygiene.risk.horizon import HorizonModel, fit_horizon, synthetic_share_after_cleaning
+from hygiene.risk.integrity import integrity
+from hygiene.risk.prevalence import PrevalenceError, adjusted_count, estimate_prevalence, mixture_fraction
 
 DETECT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "detect"
 
@@ -155,7 +155,7 @@ def risk_run(tmp_path_factory):
     pq.write_table(pa.table({"text": [r["text"] for r in corpus]}), tmp / "corpus.parquet")
     out = tmp / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "hygiene.cli", "risk", str(tmp / "corpus.parquet"), "--out", str(out),
+        [sys.executable, "-m", "hygiene_cli", "risk", str(tmp / "corpus.parquet"), "--out", str(out),
          "--max-tokens", "32", "--threshold", "-3.5", "--detector-reference", str(tmp / "reference.parquet"),
          "--diversity-reference", str(tmp / "reference.parquet"), "--no-embeddings", "--quiet"],
         capture_output=True, text=True, timeout=900,
@@ -200,7 +200,7 @@ def test_risk_report_renders_in_headless_chromium(risk_run):
 def test_risk_refuses_mismatched_shipped_reference(tmp_path):
     pq.write_table(pa.table({"text": ["some text here"] * 60}), tmp_path / "c.parquet")
     proc = subprocess.run(
-        [sys.executable, "-m", "hygiene.cli", "risk", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "o"),
+        [sys.executable, "-m", "hygiene_cli", "risk", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "o"),
          "--max-tokens", "32", "--threshold", "0", "--quiet"],
         capture_output=True, text=True, timeout=300,
     )

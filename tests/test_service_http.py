@@ -17,8 +17,8 @@ import pytest
 from service_support import TOKEN, FakeScorer, thread_server, wait_job
 
 from detectors.reference import default_reference
-from hygiene.cli import main as hygiene_main
 from hygiene.config import ConfigError
+from hygiene_cli.main import main as hygiene_main
 from service import create_app, load_settings
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

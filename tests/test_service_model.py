@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from service_support import free_port, kill9, start_process_server, stop, wait_job, wait_ready
 
-from hygiene import columns as C
+from hygiene.io import columns as C
 
 MAX_TOKENS = 32
 SHARDS, ROWS = 3, 12

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hygiene.shards import ShardError, count_rows, discover, read_batches, validate
+from hygiene.io.shards import ShardError, count_rows, discover, read_batches, validate
 
 
 def _write_parquet(path, data, **kw):

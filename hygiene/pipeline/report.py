@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from . import columns as C
-from .atomic import atomic_path
+from hygiene.io import columns as C
+from hygiene.io.atomic import atomic_path
+
 from .decide import Decisions
 
 __all__ = ["summarize", "write_report"]

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_path, write_json
-from .svg import Series, chart
+from hygiene.io.atomic import atomic_path, write_json
+from hygiene.svg import Series, chart
 
 __all__ = ["write_risk_report", "RISK_JSON", "RISK_HTML"]
 
@@ -59,7 +59,7 @@ def _charts(result: dict[str, Any]) -> list[str]:
     model = horizon["model"]
     gens = list(range(_CURVE_GENERATIONS + 1))
 
-    def curve(share: float) -> list[float]:  # hygiene.horizon's model, from the parameters in the result
+    def curve(share: float) -> list[float]:  # hygiene.risk.horizon model, from the parameters in the result
         plateau = model["amplitude"] * share ** model["exponent"]
         return [math.exp(plateau * (1 - math.exp(-g / model["tau"]))) for g in gens]
 
@@ -133,7 +133,7 @@ text-align:left}}figure{{margin:1rem 0}}figcaption{{font-size:.9rem;color:#444}}
 <h2>Recommendations</h2><ul>{advice}</ul>
 <h2>Components</h2><table><tr><th>component</th><th>score</th><th></th><th>weight</th></tr>{bars}</table>
 <p>Score = weighted mean of the components (weights {html.escape(json.dumps(score['weights']))}; a component
-without data is left out and the weights renormalised). Formula: <code>hygiene/integrity.py</code>.</p>
+without data is left out and the weights renormalised). Formula: <code>hygiene/risk/integrity.py</code>.</p>
 <h2>Machine-generated text</h2>{scores}{calibration}
 <p>The estimate is a maximum-likelihood mixture of the reference's human and machine score distributions,
 with a bootstrap interval over the corpus sample and both reference sets. Reference:
@@ -145,7 +145,7 @@ with a bootstrap interval over the corpus sample and both reference sets. Refere
 <h2>Predicted collapse horizon</h2>{curves}
 <p>Model: log(perplexity ratio) = A x share<sup>gamma</sup> x (1 - exp(-generation / tau)), A =
 {horizon['model']['amplitude']:.3f}, gamma = {horizon['model']['exponent']:.2f}, tau = {horizon['model']['tau']:.2f}
-(<code>hygiene/horizon.py</code>), fitted on {html.escape(horizon['model']['source'])}.
+(<code>hygiene/risk/horizon.py</code>), fitted on {html.escape(horizon['model']['source'])}.
 Small CPU-scale GPT-2 runs: read horizons as relative.</p>
 <h2>What was sampled</h2><table>{sampled}</table>
 <p>Machine-readable: <code>{RISK_JSON}</code> beside this page.</p>

@@ -1,7 +1,9 @@
 """The `hygiene` command: clean, score, calibrate, demo, train-/eval-detector, collapse, risk and serve.
 
-Commands built elsewhere (detectors, collapse_eval, risk, service) bring their own parser and runner; this
-module only wires them in."""
+Each command group has its own module in this package (detectors, risk, collapse, serve) with its parser and
+runner; this module wires them in. Heavy imports (torch, pyarrow, FastAPI) happen inside the runners, so
+`hygiene --help` and argument errors return at once. Errors a user can fix (`hygiene.errors.HygieneError`) and
+OS errors become one line on stderr and exit code 1."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import cli_detectors
-from .cli_risk import add_risk_parser, run_risk
-from .config import ConfigError
+from hygiene.errors import ConfigError, HygieneError
+
+from . import detectors as cli_detectors
+from .risk import add_risk_parser, run_risk
 
 __all__ = ["main", "build_parser"]
 
@@ -128,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--exact-duplicates", type=int, default=10, help="exact copies to inject (default: 10)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    from collapse_eval.cli import add_collapse_parser  # the CLI is an edge: it may sit above collapse_eval
-    from service.cli import add_serve_parser
+    from .collapse import add_collapse_parser
+    from .serve import add_serve_parser
 
     cli_detectors.register(sub)
     add_collapse_parser(sub)
@@ -139,9 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_job(args: argparse.Namespace) -> int:  # clean and score
-    from .cli_progress import TqdmProgress
-    from .config import load_config
-    from .pipeline import run
+    from hygiene.config import load_config
+    from hygiene.pipeline import run
+
+    from .progress import TqdmProgress
 
     config = load_config(args.config, _job_overrides(args))
     result = run(args.inputs, args.out, config, mode=args.command, overwrite=args.overwrite,
@@ -163,9 +167,10 @@ def _run_job(args: argparse.Namespace) -> int:  # clean and score
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
-    from .calibrate import calibrate
-    from .cli_progress import TqdmProgress
-    from .config import load_config
+    from hygiene.calibrate import calibrate
+    from hygiene.config import load_config
+
+    from .progress import TqdmProgress
 
     if not 0.0 < args.fpr < 1.0:
         raise ConfigError(f"--fpr must be between 0 and 1, got {args.fpr}")
@@ -181,32 +186,29 @@ def _run_calibrate(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from hygiene.demo import run_demo
+
+    from .progress import TqdmProgress
 
     run_demo(args.out, n_human=args.human, n_machine=args.machine, n_near=args.near_duplicates,
-             n_exact=args.exact_duplicates, seed=args.seed, quiet=args.quiet)
+             n_exact=args.exact_duplicates, seed=args.seed, quiet=args.quiet,
+             progress=TqdmProgress(enabled=not args.quiet))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from collapse_eval.cli import run_collapse
-    from service.cli import run_serve
-
-    from .calibrate import CalibrationError
-    from .pipeline import RunError
-    from .risk import RiskError
-    from .shards import ShardError
-    from .thresholds import ThresholdError
+    from .collapse import run_collapse
+    from .serve import run_serve
 
     commands = {"collapse": run_collapse, "demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job,
                 "score": _run_job, "risk": lambda a: run_risk(a, _scoring_overrides), "serve": run_serve,
                 **cli_detectors.COMMANDS}
     try:
         return commands[args.command](args)
-    except (ShardError, ConfigError, RunError, ThresholdError, CalibrationError, RiskError, OSError) as exc:
+    except (HygieneError, OSError) as exc:
         print(f"hygiene {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:
         print(f"hygiene {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

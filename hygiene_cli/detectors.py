@@ -1,4 +1,4 @@
-"""`hygiene train-detector` and `hygiene eval-detector`: argparse setup and runners (wired into hygiene/cli.py)."""
+"""`hygiene train-detector` and `hygiene eval-detector`: argparse setup and runners (wired into hygiene_cli/main.py)."""
 
 from __future__ import annotations
 
@@ -61,11 +61,11 @@ def run_train(args: argparse.Namespace) -> int:
     from detectors.lm import load_causal_lm
     from detectors.supervised import FeatureSpec, fit, save_model, zeroshot_features
     from detectors.zeroshot import ZeroShotDetector
+    from hygiene.config import ConfigError
+    from hygiene.detector_eval import read_labelled
+    from hygiene.io.shards import ShardError
 
-    from .cli_progress import TqdmProgress
-    from .config import ConfigError
-    from .detector_eval import read_labelled
-    from .shards import ShardError
+    from .progress import TqdmProgress
 
     if not 0.0 < args.fpr < 1.0:
         raise ConfigError(f"--fpr must be between 0 and 1, got {args.fpr}")
@@ -115,9 +115,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .atomic import write_json
-    from .cli_progress import TqdmProgress
-    from .detector_eval import evaluate, load_detector, read_labelled, shipped_threshold
+    from hygiene.detector_eval import evaluate, load_detector, read_labelled, shipped_threshold
+    from hygiene.io.atomic import write_json
+
+    from .progress import TqdmProgress
 
     files = read_labelled(args.inputs, text_column=args.text_column, label_column=args.label_column)
     detector = load_detector(args.detector, device=args.device, max_tokens=args.max_tokens,

@@ -17,12 +17,11 @@ import pyarrow.parquet as pq
 
 from detectors.dedup import exact_key
 from detectors.minhash import sign
-
-from . import columns as C
-from .atomic import ParquetSink, atomic_path
-from .config import CleanConfig
-from .progress import Progress
-from .shards import QuarantinedRow, Shard, read_batches, row_json
+from hygiene.config import CleanConfig
+from hygiene.io import columns as C
+from hygiene.io.atomic import ParquetSink, atomic_path
+from hygiene.io.shards import QuarantinedRow, Shard, read_batches, row_json
+from hygiene.progress import Progress
 
 __all__ = ["Scorer", "ShardSignals", "score_shard", "read_signals", "quarantine_table", "oriented_score", "STATISTICS"]
 

@@ -42,10 +42,11 @@ def _generations(value: float) -> str:
 
 
 def run_risk(args: argparse.Namespace, scoring_overrides) -> int:
-    from .cli_progress import TqdmProgress
-    from .config import load_config
-    from .risk import RiskOptions, assess
-    from .risk_report import write_risk_report
+    from hygiene.config import load_config
+    from hygiene.risk import RiskOptions, assess
+    from hygiene.risk.report import write_risk_report
+
+    from .progress import TqdmProgress
 
     overrides = {**scoring_overrides(args), "threshold": args.threshold,
                  "calibration": str(args.calibration) if args.calibration else None}

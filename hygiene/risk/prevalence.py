@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hygiene.errors import HygieneError
+
 __all__ = ["PrevalenceEstimate", "PrevalenceError", "estimate_prevalence", "mixture_fraction", "adjusted_count"]
 
 MIN_CORPUS = 50
@@ -33,7 +35,7 @@ MIN_REFERENCE = 20
 """Scored reference documents needed per class."""
 
 
-class PrevalenceError(ValueError):
+class PrevalenceError(HygieneError, ValueError):
     """Too little data for a meaningful estimate; the message says what is missing."""
 
 

@@ -19,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hygiene.errors import ShardError
+
 __all__ = [
     "ShardError",
     "Shard",
@@ -38,8 +40,6 @@ _JSONL_PEEK_LINES = 100  # how far validation looks for a parseable record
 _TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
 
 
-class ShardError(ValueError):
-    """A shard (or the set of inputs) cannot be processed; the message says why and where."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = ["HorizonModel", "fit_horizon", "load_horizon_model", "synthetic_share_after_cleaning", "HORIZON_FILE"]
 
-HORIZON_FILE = "horizon_model.json"  # inside the collapse_eval package's data/ folder
+HORIZON_FILE = "horizon_model.json"  # in hygiene/risk/data/
 _START, _LOWER, _UPPER = (0.3, 1.0, 1.0), (1e-6, 0.1, 0.05), (20.0, 10.0, 100.0)
 
 
@@ -104,7 +104,7 @@ class HorizonModel:
         }
 
     def to_json(self, path: str | Path) -> None:
-        from .atomic import atomic_path
+        from hygiene.io.atomic import atomic_path
 
         data = dataclasses.asdict(self)
         data["draws"] = [[round(v, 6) for v in d] for d in self.draws]
@@ -159,10 +159,10 @@ def fit_horizon(rows: Sequence[dict[str, Any]], *, rise: float, mode: str = "rep
 
 
 def load_horizon_model(path: str | Path | None = None) -> HorizonModel:
-    """The fitted model shipped in collapse_eval/data (or one fitted on your own run)."""
+    """The fitted model shipped in hygiene/risk/data (or one fitted on your own run)."""
     if path is not None:
         return HorizonModel.from_json(path)
-    resource = importlib.resources.files("collapse_eval").joinpath("data", HORIZON_FILE)
+    resource = importlib.resources.files("hygiene.risk").joinpath("data", HORIZON_FILE)
     with importlib.resources.as_file(resource) as file:
         if not file.is_file():
             raise FileNotFoundError(f"no fitted horizon model at {file}; run benchmarks/fit_horizon.py")

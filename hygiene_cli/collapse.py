@@ -1,4 +1,4 @@
-"""`hygiene collapse`: argparse setup and runner, wired into hygiene/cli.py with one parser and one command."""
+"""`hygiene collapse`: argparse setup and runner, wired into hygiene_cli/main.py with one parser and one command."""
 
 from __future__ import annotations
 
@@ -50,11 +50,10 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def run_collapse(args: argparse.Namespace) -> int:
-    from hygiene.cli_progress import TqdmProgress
-
-    from .config import ConfigError, load_collapse_config
-    from .corpus import CorpusError
-    from .runner import RunError, run_experiment
+    from collapse_eval.config import ConfigError, load_collapse_config
+    from collapse_eval.corpus import CorpusError
+    from collapse_eval.runner import RunError, run_experiment
+    from hygiene_cli.progress import TqdmProgress
 
     try:
         if args.config is None and args.preset is None:

@@ -12,13 +12,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import columns as C
-from .atomic import ParquetSink, write_json
-from .config import CleanConfig
+from hygiene.config import CleanConfig
+from hygiene.io import columns as C
+from hygiene.io.atomic import ParquetSink, write_json
+from hygiene.io.shards import Shard, read_batches
+from hygiene.progress import Progress
+
 from .decide import Decisions
-from .progress import Progress
 from .scoring import ROW, SCORE, STATISTICS, ShardSignals
-from .shards import Shard, read_batches
 
 __all__ = ["annotations", "route_shard"]
 

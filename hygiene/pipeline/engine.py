@@ -29,16 +29,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import columns as C
-from .atomic import file_sha256, remove_tree, write_json
-from .config import CleanConfig
+from hygiene.config import CleanConfig
+from hygiene.errors import RunError
+from hygiene.io import columns as C
+from hygiene.io.atomic import file_sha256, remove_tree, write_json
+from hygiene.io.shards import Shard, count_rows, open_shards
+from hygiene.progress import NullProgress, Progress
+from hygiene.thresholds import Threshold, resolve_threshold
+
 from .decide import Decisions, decide
-from .progress import NullProgress, Progress
 from .report import summarize, write_report
 from .route import annotations, route_shard
 from .scoring import KEY, SCORE, SIGNATURE, Scorer, read_signals, score_shard
-from .shards import Shard, count_rows, open_shards
-from .thresholds import Threshold, resolve_threshold
 
 __all__ = ["RunError", "RunResult", "run", "dedup_config", "build_scorer"]
 
@@ -46,8 +48,6 @@ Mode = Literal["clean", "score"]
 _OUTPUTS = (C.KEPT_DIR, C.REMOVED_DIR, C.SCORED_DIR, C.QUARANTINE_DIR, C.WORK_DIR, C.MANIFEST, C.REPORT_HTML)
 
 
-class RunError(RuntimeError):
-    """The output directory cannot be used as asked (finished run, foreign files, other job)."""
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ def _manifest(mode, config, threshold: Threshold, sources, per_shard, decisions,
     totals["removed_by_reason"] = decisions.counts() if mode == "clean" else {r: 0 for r in C.REASONS}
     if mode == "score":
         totals["would_remove_by_reason"] = decisions.counts()
-    from . import __version__
+    from hygiene import __version__
 
     return {
         "tool": f"corpus-hygiene {__version__}",

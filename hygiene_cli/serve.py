@@ -1,4 +1,4 @@
-"""`hygiene serve`: argparse options and the runner, wired into hygiene/cli.py."""
+"""`hygiene serve`: argparse options and the runner, wired into hygiene_cli/main.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from hygiene.config import ConfigError
-
-from .settings import ENV_PREFIX, is_loopback, load_settings
+from service.settings import ENV_PREFIX, is_loopback, load_settings
 
 __all__ = ["add_serve_parser", "run_serve"]
 
@@ -46,7 +45,7 @@ def add_serve_parser(sub) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from service.app import create_app
 
     settings = load_settings(
         args.config,
@@ -72,8 +71,3 @@ def run_serve(args: argparse.Namespace) -> int:
                 timeout_graceful_shutdown=10, server_header=False)
     return 0
 
-
-if __name__ == "__main__":  # python -m service.cli: the same as `hygiene serve`
-    from hygiene.cli import main
-
-    sys.exit(main(["serve", *sys.argv[1:]]))

@@ -2,13 +2,14 @@
 
 distinct-n and vocabulary grow with sample size, so both sides are measured at equal size: the same
 number of documents, each cut to its first ``words_per_doc`` words. The measures themselves are
-collapse_eval's (one implementation for the experiments and for the report).
+hygiene.risk.measures (one implementation for the report and for collapse_eval's experiments).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,18 @@ import numpy as np
 __all__ = ["diversity_profile"]
 
 WORDS_PER_DOC = 100
+EMBED_TOKENS = 128  # MiniLM window, as collapse_eval measures Vendi scores
+
+
+@lru_cache(maxsize=1)
+def _encoder():
+    from detectors.embed import SentenceEncoder
+
+    return SentenceEncoder(device="cpu", max_tokens=EMBED_TOKENS, batch_size=64)
 
 
 def _measure(texts: Sequence[str], embeddings: bool) -> dict[str, float]:
-    from collapse_eval.metrics import distinct_n, zipf_exponent
+    from .measures import distinct_n, zipf_exponent
 
     tokens = [t.split()[:WORDS_PER_DOC] for t in texts]
     counts = Counter(w for doc in tokens for w in doc)
@@ -31,10 +40,9 @@ def _measure(texts: Sequence[str], embeddings: bool) -> dict[str, float]:
         "vocabulary": float(len(counts)),
     }
     if embeddings:
-        from collapse_eval.embed import embed
-        from collapse_eval.metrics import vendi_score
+        from .measures import vendi_score
 
-        result["vendi"] = vendi_score(embed(list(texts)))
+        result["vendi"] = vendi_score(_encoder().encode(list(texts)))
     return result
 
 

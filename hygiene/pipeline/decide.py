@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.dedup import DedupConfig, exact_duplicates, find_near_duplicates
-
-from . import columns as C
+from hygiene.io import columns as C
 
 __all__ = ["Decisions", "decide"]
 

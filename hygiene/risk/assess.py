@@ -6,11 +6,11 @@ One streaming pass over the shards; memory stays bounded on corpora of millions 
   1,000,000; beyond that a uniform reservoir sample, and the report says so);
 - machine fraction and diversity: a uniform reservoir sample of ``sample`` documents (default 2,000) is
   scored by the detector and measured; the estimate of the machine fraction corrects the flagged share
-  for the detector's error rates measured on labelled reference scores (``hygiene.prevalence``);
-- horizon: the collapse model fitted on collapse_eval runs (``hygiene.horizon``) turns the synthetic share
+  for the detector's error rates measured on labelled reference scores (``hygiene.risk.prevalence``);
+- horizon: the collapse model fitted on collapse_eval runs (``hygiene.risk.horizon``) turns the synthetic share
   into predicted generations before collapse, as the corpus is and after ``hygiene clean``.
 
-The integrity score and its grade are computed in ``hygiene.integrity``; the page in ``hygiene.risk_report``.
+The integrity score and its grade are computed in ``hygiene.risk.integrity``; the page in ``hygiene.risk.report``.
 """
 
 from __future__ import annotations
@@ -24,18 +24,17 @@ import numpy as np
 
 from detectors.dedup import exact_duplicates, exact_key, find_near_duplicates
 from detectors.minhash import sign
+from hygiene.config import CleanConfig
+from hygiene.errors import RiskError
+from hygiene.io.shards import count_rows, open_shards, read_batches
+from hygiene.pipeline import build_scorer, dedup_config
+from hygiene.progress import NullProgress, Progress
 
-from .config import CleanConfig
-from .pipeline import build_scorer, dedup_config
 from .prevalence import PrevalenceError, estimate_prevalence
-from .progress import NullProgress, Progress
-from .shards import count_rows, open_shards, read_batches
 
 __all__ = ["RiskOptions", "assess", "check_inputs", "RiskError"]
 
 
-class RiskError(ValueError):
-    """The corpus or reference cannot support an assessment; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def _duplicates(keys: np.ndarray, signatures: np.ndarray | None, config: CleanCo
 
 def _shipped_reference(config: CleanConfig):
     """The shipped reference, if it matches the detector settings; checked before any scoring starts."""
-    from .thresholds import shipped_reference
+    from hygiene.thresholds import shipped_reference
 
     ref = shipped_reference(config)
     if ref is None:
@@ -120,7 +119,7 @@ def _reference_scores(options: RiskOptions, config: CleanConfig, scorer, progres
     if not options.detector_reference:
         ref = _shipped_reference(config)
         return ref.human_scores, ref.machine_scores, "shipped: " + ref.source
-    from .calibrate import labelled_scores
+    from hygiene.calibrate import labelled_scores
 
     score, label, _ = labelled_scores(options.detector_reference, config, label_column=options.label_column,
                                       scorer=scorer, progress=progress)
@@ -129,7 +128,7 @@ def _reference_scores(options: RiskOptions, config: CleanConfig, scorer, progres
 
 def check_inputs(inputs: Sequence[str | Path], config: CleanConfig, options: RiskOptions) -> list:
     """Every check that needs no scoring (options, threshold, reference, shards), so bad input fails first."""
-    from .thresholds import resolve_threshold
+    from hygiene.thresholds import resolve_threshold
 
     if options.sample < 1 or options.dedup_sample < 2:
         raise RiskError("sample must be >= 1 and dedup_sample >= 2")
@@ -151,11 +150,12 @@ def assess(
     scorer=None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Measure a corpus and return the risk assessment as a JSON-ready dict (see ``hygiene.integrity``)."""
+    """Measure a corpus and return the risk assessment as a JSON-ready dict (see ``hygiene.risk.integrity``)."""
+    from hygiene.thresholds import resolve_threshold
+
     from .diversity import diversity_profile
     from .horizon import load_horizon_model
     from .integrity import integrity
-    from .thresholds import resolve_threshold
 
     config = config or CleanConfig()
     options = options or RiskOptions()
@@ -195,7 +195,7 @@ def assess(
         raise RiskError("no readable documents in the input")
 
     scorer = scorer or build_scorer(config)
-    from .scoring import oriented_score
+    from hygiene.pipeline.scoring import oriented_score
 
     progress.start("score", len(texts))
     parts = []
