@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from detectors.dedup_config import DedupConfig
+from detectors.normalize import NORMALIZERS
+from detectors.statistics import STATISTICS
 from hygiene.errors import ConfigError
 
 __all__ = ["DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "read_toml", "ConfigError"]
@@ -28,9 +30,14 @@ class _Frozen(BaseModel):
 
 
 class DetectorSettings(_Frozen):
-    model: str | None = Field(None, description="HF hub name, local dir or .gguf; None = offline SmolLM2-135M")
-    statistic: Literal["likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr"] = "likelihood"
-    normalize: Literal["none", "nfkc", "nfkc+case", "nfkc+lower"] = Field(
+    kind: str = Field("zeroshot", min_length=1, description=(
+        "zeroshot, binoculars, none (no model: dedup only) or a model directory from train-detector; "
+        "built by hygiene.detector"))
+    model: str | None = Field(None, description="HF hub name, local dir or .gguf; None = offline SmolLM2-135M "
+                                                "(binoculars: the observer)")
+    performer: str | None = Field(None, description="binoculars performer model; None = the observer itself")
+    statistic: Literal[STATISTICS] = Field("likelihood", description="the zero-shot statistic that decides")
+    normalize: Literal[tuple(NORMALIZERS)] = Field(
         "none", description="text normalisation before scoring (detectors/normalize.py); none = as given")
     max_tokens: int = Field(512, ge=8, le=8192, description="scoring window; longer documents are truncated")
     batch_size: int = Field(16, ge=1, le=4096)

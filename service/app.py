@@ -21,8 +21,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
+from hygiene.detector import Detector, build_detector, scoring
 from hygiene.io import columns as C
-from hygiene.pipeline.scoring import Scorer, oriented_score
 from hygiene.risk.report import RISK_HTML, RISK_JSON
 from hygiene.thresholds import resolve_threshold, shipped_reference
 
@@ -67,12 +67,15 @@ def _error(status: int, code: str, message: str, details=None, headers=None) -> 
 class _State:
     """What the endpoints share; built in create_app, completed in the lifespan."""
 
-    def __init__(self, settings: ServiceSettings, scorer: Scorer | None) -> None:
+    def __init__(self, settings: ServiceSettings, scorer: Detector | None) -> None:
         self.settings = settings
+        self.scoring = scoring(settings.job.detector)  # None: detector kind none, jobs deduplicate only
         self.threshold = resolve_threshold(settings.job)  # fail fast: no threshold, no service
-        reference = shipped_reference(settings.job)  # P(machine) only where labelled reference scores fit
+        # P(machine): the detector's own calibration (trained), else a fit to labelled reference scores
+        reference = shipped_reference(settings.job) if self.scoring and not self.scoring.probability else None
         self.probability = reference.probability() if reference is not None else None
         self.scorer = scorer
+        self.ready = False
         self.load_error: str | None = None
         self.metrics = Metrics()
         self.store = JobStore(settings.store_path)
@@ -83,15 +86,14 @@ class _State:
         self.uploads_lock = asyncio.Lock()  # a job's submission and an upload's deletion never interleave
 
     def detector_info(self) -> S.DetectorInfo:
-        d, t = self.settings.job.detector, self.threshold
-        lm = getattr(self.scorer, "lm", None)
-        return S.DetectorInfo(name=getattr(self.scorer, "name", f"zeroshot-{d.statistic}"),
-                            model=getattr(lm, "name", None) or d.model, statistic=d.statistic,
-                            max_tokens=d.max_tokens, threshold=t.value, threshold_source=t.source,
-                            target_fpr=t.calibration.get("target_fpr"))
+        spec, t = self.scoring, self.threshold
+        lm = getattr(self.scorer, "lm", None) or getattr(self.scorer, "observer", None)
+        return S.DetectorInfo(name=getattr(self.scorer, "name", spec.kind), model=getattr(lm, "name", None)
+                            or spec.model, statistic=spec.key, max_tokens=spec.max_tokens, threshold=t.value,
+                            threshold_source=t.source, target_fpr=t.calibration.get("target_fpr"))
 
 
-def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings, scorer: Detector | None = None) -> FastAPI:
     state = _State(settings, scorer)
 
     @asynccontextmanager
@@ -127,7 +129,7 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
         """Ready to score: the model is loaded. Reports the request limits."""
         limits = {"max_body_bytes": settings.max_body_bytes, "max_texts": settings.max_texts,
                   "max_chars": settings.max_chars, "max_shard_bytes": settings.max_shard_bytes}
-        if state.batcher is not None:
+        if state.ready:
             return JSONResponse(S.Health(status="ok", limits=limits).model_dump())
         status = "failed" if state.load_error else "loading"
         return JSONResponse(S.Health(status=status, detail=state.load_error).model_dump(), status_code=503)
@@ -144,6 +146,9 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
     async def score(body: S.ScoreRequest) -> S.ScoreResponse:
         """Score texts; concurrent requests share model batches. 429 + Retry-After when the queue is full."""
         _check_texts(body.texts, settings)
+        if state.scoring is None:
+            raise ApiError(409, "no_detector", "this server has no detector (detector kind none): it runs "
+                                               "deduplication jobs only")
         if state.batcher is None:
             raise ApiError(503, "not_ready", state.load_error or "the model is still loading; retry shortly",
                            headers={"Retry-After": "5"})
@@ -152,9 +157,13 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
         except QueueFull as exc:
             state.metrics.rejected.inc()
             raise ApiError(429, "busy", str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
-        scores = oriented_score(stats, settings.job.detector.statistic)
-        no_model = np.full(len(scores), np.nan)
-        probability = state.probability.predict(scores) if state.probability is not None else no_model
+        scores = state.scoring.score(stats)
+        if state.scoring.probability and "p_machine" in stats:
+            probability = np.asarray(stats["p_machine"], dtype=np.float64)
+        elif state.probability is not None:
+            probability = state.probability.predict(scores)
+        else:
+            probability = np.full(len(scores), np.nan)
         results = []
         for value, p, n, cut in zip(scores, probability, stats["n_tokens"], stats["truncated"]):
             finite = bool(np.isfinite(value))
@@ -281,22 +290,22 @@ async def _load(state: _State) -> None:
     """Load the detector off the event loop, then start the batcher and the job worker."""
     try:
         if state.scorer is None:
-            from hygiene.pipeline import build_scorer
-
-            state.scorer = await asyncio.to_thread(build_scorer, state.settings.job)
+            state.scorer = await asyncio.to_thread(build_detector, state.settings.job.detector)
     except Exception as exc:  # noqa: BLE001 - reported by /readyz; the process stays up for diagnosis
         log.exception("loading the detector failed")
         state.load_error = f"loading the detector failed: {type(exc).__name__}: {exc}"
         return
     s = state.settings
-    batcher = Batcher(state.scorer, max_batch=s.max_batch, wait_s=s.batch_wait_ms / 1000, queue_size=s.queue_size,
-                      enabled=s.batching, on_batch=state.metrics.on_batch)
-    batcher.start()
-    state.batcher = batcher
+    if state.scorer is not None:
+        batcher = Batcher(state.scorer, max_batch=s.max_batch, wait_s=s.batch_wait_ms / 1000,
+                          queue_size=s.queue_size, enabled=s.batching, on_batch=state.metrics.on_batch)
+        batcher.start()
+        state.batcher = batcher
     runner = JobRunner(state.store, lambda config: scorer_for(config, state.scorer, s.job))
     runner.on_state = lambda final: state.metrics.jobs_finished.labels(final).inc()
     runner.start()
     state.runner = runner
+    state.ready = True
 
 
 def _check_texts(texts: list[str], settings: ServiceSettings) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from hygiene.config import CleanConfig
+from hygiene.detector import BINOCULARS, KINDS, ZEROSHOT, Detector, build_detector, scoring
 from hygiene.errors import HygieneError
 from hygiene.io.shards import ShardError, open_shards
-from hygiene.pipeline.scoring import Scorer
 from hygiene.risk import RiskError, check_inputs
 from hygiene.thresholds import ThresholdError, resolve_threshold
 
@@ -25,7 +25,7 @@ from .settings import ServiceSettings
 
 __all__ = ["SubmitError", "prepare_job", "scorer_for"]
 
-_SERVER_FIXED = ("model", "device")  # loading arbitrary weights on request is not a client's choice
+_SERVER_FIXED = ("model", "performer", "device")  # loading arbitrary weights on request is not a client's choice
 
 
 class SubmitError(HygieneError, ValueError):
@@ -47,6 +47,9 @@ def prepare_job(request: JobRequest, settings: ServiceSettings) -> tuple[list, C
     given = request.config.model_dump(mode="json", exclude_unset=True) if request.config else {}
     fixed = [key for key in _SERVER_FIXED if key in given.get("detector", {})
              and given["detector"][key] != getattr(settings.job.detector, key)]
+    kind = given.get("detector", {}).get("kind")
+    if kind is not None and kind not in KINDS and kind != settings.job.detector.kind:
+        fixed.append("kind")  # a model directory: only the server's own
     if fixed:
         raise SubmitError(f"detector.{', detector.'.join(fixed)} is fixed by the server and cannot be set per job",
                           403, "forbidden_setting")
@@ -77,11 +80,15 @@ def prepare_job(request: JobRequest, settings: ServiceSettings) -> tuple[list, C
     return inputs, config, options
 
 
-def scorer_for(config: CleanConfig, shared: Scorer, base: CleanConfig) -> Scorer:
-    """The job's detector: the server's own when the settings match, else a new one on the same loaded LM."""
-    if config.detector == base.detector or getattr(shared, "lm", None) is None:
+def scorer_for(config: CleanConfig, shared: Detector | None, base: CleanConfig) -> Detector | None:
+    """The job's detector, built by the one factory from the job's settings (all of them: statistic, window,
+    normalisation, ...): the server's own when the settings match, none for a dedup-only job, else a new one
+    that reuses the server's loaded LM when that is the model the job names (model and device are fixed)."""
+    if config.detector == base.detector:
         return shared
-    from detectors.zeroshot import ZeroShotDetector
-
-    d = config.detector
-    return ZeroShotDetector(shared.lm, statistic=d.statistic, max_tokens=d.max_tokens, batch_size=d.batch_size)
+    if scoring(config.detector) is None:
+        return None
+    lm = None
+    if base.detector.kind in (ZEROSHOT, BINOCULARS) and shared is not None:
+        lm = getattr(shared, "lm", None) or getattr(shared, "observer", None)
+    return build_detector(config.detector, lm=lm)

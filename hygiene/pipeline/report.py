@@ -18,9 +18,10 @@ __all__ = ["summarize", "write_report"]
 _BINS = 40
 
 
-def summarize(scores: np.ndarray, decisions: Decisions, threshold: float) -> dict[str, Any]:
-    """Score histogram and duplicate-cluster sizes: the numbers the report draws."""
-    finite = scores[np.isfinite(scores)]
+def summarize(scores: np.ndarray | None, decisions: Decisions, threshold: float | None) -> dict[str, Any]:
+    """Score histogram and duplicate-cluster sizes: the numbers the report draws (no scores: no detector)."""
+    n = len(decisions.cluster)
+    finite = scores[np.isfinite(scores)] if scores is not None else np.zeros(0)
     if len(finite):
         lo, hi = float(min(finite.min(), threshold)), float(max(finite.max(), threshold))
         counts, edges = np.histogram(finite, bins=_BINS, range=(lo, hi if hi > lo else lo + 1))
@@ -30,7 +31,8 @@ def summarize(scores: np.ndarray, decisions: Decisions, threshold: float) -> dic
     sizes = sizes[sizes > 1]
     size_hist = {str(k): int(v) for k, v in zip(*np.unique(sizes, return_counts=True))}
     return {
-        "documents_scored": int(len(scores)),
+        "documents": n,
+        "documents_scored": int(len(scores)) if scores is not None else 0,
         "flagged_machine": int(decisions.machine.sum()),
         "score_quantiles": {
             q: float(np.quantile(finite, float(q))) for q in ("0.05", "0.25", "0.5", "0.75", "0.95")
@@ -72,7 +74,7 @@ def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(path: Path, manifest: dict[str, Any], scores: np.ndarray, decisions: Decisions) -> None:
+def write_report(path: Path, manifest: dict[str, Any]) -> None:
     counts, summary, thr = manifest["counts"], manifest["summary"], manifest["threshold"]
     removed = counts.get("would_remove_by_reason") or counts["removed_by_reason"]
     verb = "would be removed" if manifest["command"] == "score" else "removed"
@@ -88,19 +90,31 @@ def write_report(path: Path, manifest: dict[str, Any], scores: np.ndarray, decis
          "quarantined", "sha256"),
     )
     clusters = _table(sorted(summary["cluster_sizes"].items(), key=lambda kv: int(kv[0])), ("cluster size", "clusters"))
+    steps = _table([(s["step"], s["rows_in"], s["rows_out"], f"{s['seconds']:.3f}") for s in manifest.get("steps", [])],
+                   ("step", "rows in", "rows out", "seconds"))
     hist = summary["score_histogram"]
+    if thr is None:
+        detector = "<p>No detector (<code>detector.kind = none</code>): deduplication only.</p>"
+        scores_section = ""
+    else:
+        d = manifest.get("detector") or manifest["config"]["detector"]
+        name = d.get("name") or d.get("kind", "zeroshot")
+        detector = (f"<p>Detector <code>{html.escape(str(name))}</code>, threshold <code>{thr['value']:.4f}</code> "
+                    f"({html.escape(thr['source'])}).</p>")
+        scores_section = (f"<h2>Detector scores</h2>{_histogram_svg(hist['edges'], hist['counts'], thr['value'])}"
+                          f"<p>{summary['flagged_machine']} of {summary['documents_scored']} scored documents are at "
+                          "or above the threshold.</p>")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>corpus-hygiene report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}
 table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}
 td,th{{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}}code{{background:#f4f4f4}}</style></head><body>
 <h1>corpus-hygiene: {html.escape(manifest["command"])} report</h1>
-<p>{html.escape(manifest["tool"])}, finished {html.escape(manifest["finished"])}.
-Detector statistic <code>{html.escape(manifest["config"]["detector"]["statistic"])}</code>,
-threshold <code>{thr["value"]:.4f}</code> ({html.escape(thr["source"])}).</p>
+<p>{html.escape(manifest["tool"])}, finished {html.escape(manifest["finished"])}.</p>
+{detector}
 <h2>Rows</h2>{overview}
-<h2>Detector scores</h2>{_histogram_svg(hist["edges"], hist["counts"], thr["value"])}
-<p>{summary["flagged_machine"]} of {summary["documents_scored"]} scored documents are at or above the threshold.</p>
+<h2>Steps</h2>{steps}
+{scores_section}
 <h2>Near-duplicate clusters</h2><p>{summary["duplicate_clusters"]} clusters with more than one document.</p>{clusters}
 <h2>Shards</h2>{shards}
 <p>Machine-readable: <code>{C.MANIFEST}</code> beside this page.</p>
