@@ -92,7 +92,7 @@ class Step:
 
     def __getstate__(self) -> dict:
         # A loaded model is not shipped to a worker: the worker loads its own on first use.
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_loaded")}
+        return {k: None if k.startswith("_loaded") else v for k, v in self.__dict__.items()}
 
 
 class Filter(Step):
