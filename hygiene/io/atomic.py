@@ -40,16 +40,17 @@ class ParquetSink:
     nor a schema leaves no file; `abort()` leaves nothing behind.
     """
 
-    def __init__(self, path: Path, schema: pa.Schema | None = None):
+    def __init__(self, path: Path, schema: pa.Schema | None = None, **options: Any):
         self.path = path
         self.rows = 0
         self._schema = schema
+        self._options = {"compression": "zstd", **options}  # ParquetWriter options
         self._tmp = _temporary(path)
         self._writer: pq.ParquetWriter | None = None
 
     def _open(self) -> pq.ParquetWriter:
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, **self._options)
         return self._writer
 
     def write(self, table: pa.Table) -> None:

@@ -68,7 +68,8 @@ def score_shard(
     read = StepStats("read")
     schema: pa.Schema | None = None
     quarantined: list[QuarantinedRow] = []
-    signals = ParquetSink(signals_path)
+    # Work files hold numbers that neither a dictionary nor zstd shrink (signatures): both only cost time.
+    signals = ParquetSink(signals_path, compression="none", use_dictionary=False)
     try:
         for item in signal_batches([shard], config, steps, progress=progress, read=read):
             quarantined.extend(item.batch.quarantined)
