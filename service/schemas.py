@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hygiene.config import CleanConfig
 
+if TYPE_CHECKING:
+    from .jobs import JobRecord
+    from .uploads import Upload as StoredUpload
+
 __all__ = [
     "ScoreRequest", "TextScore", "DetectorInfo", "ScoreResponse", "JobRequest", "Job", "JobList", "ErrorBody",
-    "ErrorResponse", "Health", "RiskSettings", "Upload", "UploadList",
+    "ErrorResponse", "Health", "RiskSettings", "Upload", "UploadList", "job_view", "upload_view",
 ]
 
 
@@ -145,3 +149,15 @@ class Health(BaseModel):
     status: Literal["ok", "loading", "failed"]
     detail: str | None = None
     limits: dict[str, int] | None = None
+
+
+def job_view(record: JobRecord) -> Job:
+    return Job(id=record.id, kind=record.kind, state=record.state, inputs=record.inputs, created=record.created,
+               started=record.started, finished=record.finished, stage=record.stage, rows_done=record.rows_done,
+               rows_total=record.rows_total, counts=record.counts, timings_s=record.timings, error=record.error,
+               attempts=record.attempts, config=record.config, risk=record.options)
+
+
+def upload_view(u: StoredUpload) -> Upload:
+    return Upload(id=u.id, filename=u.filename, path=u.path, format=u.format, bytes=u.bytes, sha256=u.sha256,
+                  rows=u.rows, created=u.created)
