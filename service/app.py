@@ -14,11 +14,13 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from hygiene.pipeline.scoring import Scorer
 
 from .errors import ApiError, install_error_handlers
 from .middleware import BodyLimit, RequestMetrics
+from .outputs import sweep_deleted
 from .routers import jobs, ops, score, uploads
 from .settings import ServiceSettings
 from .state import ServiceState, start_workers
@@ -34,6 +36,7 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state.uploads.open()
+        sweep_deleted(settings.output_root)
         requeued = state.store.requeue_unfinished()
         if requeued:
             log.info("re-queued %d unfinished job(s); they resume from their last finished shard", requeued)
@@ -48,8 +51,10 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
                 await state.batcher.stop()
             state.store.close()
 
-    app = FastAPI(title="corpus-hygiene", version=_version(), lifespan=lifespan,
-                  description="Score texts for machine generation and clean corpus shards (see README: Service).")
+    # /docs and /redoc with the Swagger UI and ReDoc assets shipped in the fastapi-offline wheel: no CDN
+    app = FastAPIOffline(title="corpus-hygiene", version=_version(), lifespan=lifespan,
+                         description="Score texts for machine generation and clean corpus shards "
+                                     "(see README: Service).")
     app.state.hygiene = state
     install_error_handlers(app)
     for router in (ops.router, score.router, jobs.router, uploads.router):

@@ -35,6 +35,7 @@ class ServiceState:
         self.load_error: str | None = None
         self.metrics = Metrics()
         self.store = JobStore(settings.store_path)
+        self.store.on_finish = self.metrics.on_job_finished
         self.metrics.watch_jobs(self.store.count_by_state)
         self.batcher: Batcher | None = None
         self.runner: JobRunner | None = None
@@ -67,6 +68,5 @@ async def start_workers(state: ServiceState) -> None:
     batcher.start()
     state.batcher = batcher
     runner = JobRunner(state.store, lambda config: scorer_for(config, state.scorer, s.job))
-    runner.on_state = lambda final: state.metrics.jobs_finished.labels(final).inc()
     runner.start()
     state.runner = runner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import schemas as S
 from ..deps import AUTH, StateDep
@@ -35,7 +35,8 @@ async def readyz(state: StateDep) -> Response:
 @router.get("/metrics", dependencies=[AUTH],
             responses={200: {"content": {"text/plain": {}}}, 401: {"model": S.ErrorResponse}})
 async def metrics(state: StateDep) -> Response:
-    """Prometheus metrics: requests, latencies, batch sizes, docs scored, jobs by state."""
+    """Prometheus metrics: the process (process_*, python_*), requests and latencies by route, batch sizes,
+    documents scored, jobs by state, job durations, rows removed by reason, build info."""
     if state.batcher is not None:
         state.metrics.queue_depth.set(state.batcher.queued_texts)
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -14,6 +14,7 @@ from .. import schemas as S
 from ..deps import AUTH, StateDep, find_upload
 from ..errors import ERROR_RESPONSES, ApiError
 from ..uploads import UPLOAD_ID, UploadError
+from .jobs import location
 
 __all__ = ["router", "UPLOADS"]
 
@@ -29,6 +30,7 @@ UploadId = Annotated[str, PathParam(pattern=UPLOAD_ID, description="the id POST 
                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def upload(
     request: Request,
+    response: Response,
     state: StateDep,
     filename: Annotated[str, Query(min_length=1, max_length=200, description=(
         "the shard's file name, e.g. part-0001.parquet: one plain name (no path), ending in .parquet, "
@@ -40,7 +42,7 @@ async def upload(
 
     At most the server's shard-size limit (413 beyond; see /readyz). The file is checked as any job
     input is (format, readable, text column); a listed upload is always complete. Use its `id` or
-    `path` in a job's inputs."""
+    `path` in a job's inputs. `Location` names the new upload."""
     if (request.headers.get("content-type") or "").lower().startswith("multipart/"):
         raise ApiError(415, "unsupported_media_type", "send the file itself as the body "
                                                       "(curl --data-binary @FILE), not a multipart form")
@@ -49,6 +51,7 @@ async def upload(
                                              text_column or state.settings.job.text_column)
     except UploadError as exc:
         raise ApiError(exc.status, exc.code, str(exc)) from exc
+    response.headers["Location"] = location(request, "get_upload", upload_id=stored.id)
     return S.upload_view(stored)
 
 
