@@ -1,0 +1,68 @@
+"""The web console's templates, static files and the filters its pages use (routes: service/routers/console.py).
+
+Server-rendered Jinja2 pages with no JavaScript: live progress is a `<meta http-equiv="refresh">` on
+pages that show a queued or running job; every asset is served from this package (no CDN).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+
+__all__ = ["templates", "STATIC_DIR"]
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "–"
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "–"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, s = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {s} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "–"}[value]
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def _percent(part: int | None, whole: int | None) -> int:
+    return int(100 * part / whole) if part is not None and whole else 0
+
+
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters.update(when=_when, size=_size, duration=_duration, number=_number,
+                             pretty=lambda v: json.dumps(v, indent=2, sort_keys=True))
+templates.env.globals.update(percent=_percent)
