@@ -62,7 +62,8 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
     for router in (ops.router, score.router, jobs.router, uploads.router, console.router):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
-    shard_sized = {uploads.UPLOADS: settings.max_shard_bytes, console.CONSOLE_UPLOADS: settings.max_shard_bytes}
+    shard_sized = {uploads.UPLOADS: settings.max_shard_bytes,
+                   console.CONSOLE_UPLOADS: settings.max_shard_bytes + console.FORM_FRAMING_BYTES}
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed=shard_sized)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app

@@ -36,13 +36,15 @@ from ..uploads import UploadError
 from .jobs import delete_job, enqueue_job
 from .uploads import remove_upload
 
-__all__ = ["router", "CONSOLE_UPLOADS"]
+__all__ = ["router", "CONSOLE_UPLOADS", "FORM_FRAMING_BYTES"]
 
 router = APIRouter(include_in_schema=False)
 
 CONSOLE_UPLOADS = "/console/uploads"
+FORM_FRAMING_BYTES = 64 << 10  # a multipart upload may exceed the shard-size limit by its form fields
 _REFRESH_S = 2
 _MAX_SHARDS_LISTED = 200
+_HEADINGS = {403: "Refused", 404: "Not found", 409: "Not possible now"}
 _KINDS = [("clean", "route rows"), ("score", "annotate only"), ("risk", "collapse risk")]
 
 
@@ -63,7 +65,7 @@ def _page(request: Request, state: ServiceState, name: str, status: int = 200, *
 
 def _error_page(request: Request, state: ServiceState, exc: ApiError) -> HTMLResponse:
     return _page(request, state, "error.html", exc.status_code, title=str(exc.status_code),
-                 status=f"{exc.status_code}", error=str(exc.detail))
+                 heading=_HEADINGS.get(exc.status_code, "Error"), error=str(exc.detail))
 
 
 def _see(request: Request, path: str) -> RedirectResponse:
@@ -200,7 +202,7 @@ async def console_upload(request: Request, state: StateDep) -> Response:
     with the API's checks; refused past the shard-size limit while it is still arriving."""
     if (refused := _refuse_post(request, state)) is not None:
         return refused
-    limit, seen = state.settings.max_shard_bytes + (64 << 10), 0  # the limit plus room for the form's framing
+    limit, seen = state.settings.max_shard_bytes + FORM_FRAMING_BYTES, 0
 
     async def counted() -> dict:
         nonlocal seen
