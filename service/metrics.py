@@ -47,8 +47,9 @@ def route_label(scope) -> str:
         return path
     routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
     for route in routes:  # routes added by Starlette itself (docs, mounts) do not always leave scope["route"]
-        if route.matches(scope)[0] is Match.FULL:
-            return route.path
+        template = getattr(route, "path", None)  # FastAPI's included-router entries have no path of their own
+        if template and route.matches(scope)[0] is Match.FULL:
+            return template
     return "unmatched"
 
 
