@@ -58,11 +58,21 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def _horizon(generations: float | None) -> str:
+    """A risk job's predicted horizon: null in its JSON means infinite, i.e. no collapse predicted."""
+    return "no collapse predicted" if generations is None else f"{generations:.1f} generations"
+
+
 def _percent(part: int | None, whole: int | None) -> int:
     return int(100 * part / whole) if part is not None and whole else 0
 
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters.update(when=_when, size=_size, duration=_duration, number=_number,
+templates.env.filters.update(when=_when, size=_size, duration=_duration, number=_number, share=_share,
+                             horizon=_horizon,
                              pretty=lambda v: json.dumps(v, indent=2, sort_keys=True))
 templates.env.globals.update(percent=_percent)
