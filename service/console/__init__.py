@@ -7,13 +7,16 @@ pages that show a queued or running job; every asset is served from this package
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
 
-__all__ = ["templates", "STATIC_DIR"]
+from hygiene.io.shards import SHARD_SUFFIXES
+
+__all__ = ["templates", "STATIC_DIR", "shards_under", "input_label"]
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -76,3 +79,35 @@ templates.env.filters.update(when=_when, size=_size, duration=_duration, number=
                              horizon=_horizon,
                              pretty=lambda v: json.dumps(v, indent=2, sort_keys=True))
 templates.env.globals.update(percent=_percent)
+
+
+def shards_under(roots: tuple[Path, ...], limit: int) -> list[tuple[str, str]]:
+    """Up to `limit` shard files under the data roots, (label, absolute path), hidden directories skipped."""
+    found: list[tuple[str, str]] = []
+    scanned = 0
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            scanned += 1
+            for name in sorted(filenames):
+                if name.lower().endswith(SHARD_SUFFIXES) and not name.startswith("."):
+                    rel = Path(dirpath, name).relative_to(root).as_posix()
+                    found.append((f"{root.name}/{rel}" if len(roots) > 1 else rel, str(Path(dirpath, name))))
+                    if len(found) >= limit:
+                        return found
+            if scanned >= 5000:  # a huge tree: list what was seen; other paths can be typed
+                return found
+    return found
+
+
+def input_label(path: str, roots: tuple[Path, ...], uploads: Path) -> str:
+    """A job input as a person names it: the upload's file name, or the path under its data root."""
+    p = Path(path)
+    if p.is_relative_to(uploads.resolve()):
+        rel = p.relative_to(uploads.resolve())
+        return f"upload {rel.parts[0][:8]}/{'/'.join(rel.parts[1:])}" if len(rel.parts) > 1 else f"upload {rel}"
+    for root in roots:
+        if p.is_relative_to(root.resolve()):
+            rel = p.relative_to(root.resolve()).as_posix()
+            return f"{root.name}/{rel}" if len(roots) > 1 else rel
+    return path

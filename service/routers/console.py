@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -21,10 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from hygiene.io.shards import SHARD_SUFFIXES
-
 from .. import schemas as S
-from ..console import templates
+from ..console import input_label, shards_under, templates
 from ..deps import StateDep
 from ..errors import ApiError
 from ..jobs import FINAL_STATES, STATES
@@ -59,7 +55,7 @@ def _page(request: Request, state: ServiceState, name: str, status: int = 200, *
     values = {"base": _base(request), "version": __version__, "detector": state.detector_info(),
               "logout": state.settings.token is not None and has_session(request, state.settings.token),
               "refresh": None, "notice": None, "error": None, "page": None, "title": "console",
-              "label": lambda path: _input_label(path, roots, uploads), **context}
+              "label": lambda path: input_label(path, roots, uploads), **context}
     return templates.TemplateResponse(request, name, values, status_code=status)
 
 
@@ -119,7 +115,7 @@ async def _new_page(request: Request, state: ServiceState, form: dict[str, Any],
                     **context: Any) -> HTMLResponse:
     settings = state.settings
     uploads = await asyncio.to_thread(state.uploads.list)
-    shards = await asyncio.to_thread(_shards_under, settings.data_roots, _MAX_SHARDS_LISTED + 1)
+    shards = await asyncio.to_thread(shards_under, settings.data_roots, _MAX_SHARDS_LISTED + 1)
     return _page(request, state, "new.html", status, page="new", title="New job", form=form, kinds=_KINDS,
                  uploads=uploads, shards=shards[:_MAX_SHARDS_LISTED],
                  shards_truncated=len(shards) > _MAX_SHARDS_LISTED, roots=[str(r) for r in settings.data_roots],
@@ -280,35 +276,3 @@ def _local(target: str) -> str:
     if not target.startswith("/") or target.startswith("//") or "\\" in target or "\n" in target:
         return "/"
     return target
-
-
-def _shards_under(roots: tuple[Path, ...], limit: int) -> list[tuple[str, str]]:
-    """Up to `limit` shard files under the data roots, (label, absolute path), hidden directories skipped."""
-    found: list[tuple[str, str]] = []
-    scanned = 0
-    for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            scanned += 1
-            for name in sorted(filenames):
-                if name.lower().endswith(SHARD_SUFFIXES) and not name.startswith("."):
-                    rel = Path(dirpath, name).relative_to(root).as_posix()
-                    found.append((f"{root.name}/{rel}" if len(roots) > 1 else rel, str(Path(dirpath, name))))
-                    if len(found) >= limit:
-                        return found
-            if scanned >= 5000:  # a huge tree: list what was seen; other paths can be typed
-                return found
-    return found
-
-
-def _input_label(path: str, roots: tuple[Path, ...], uploads: Path) -> str:
-    """A job input as a person names it: the upload's file name, or the path under its data root."""
-    p = Path(path)
-    if p.is_relative_to(uploads.resolve()):
-        rel = p.relative_to(uploads.resolve())
-        return f"upload {rel.parts[0][:8]}/{'/'.join(rel.parts[1:])}" if len(rel.parts) > 1 else f"upload {rel}"
-    for root in roots:
-        if p.is_relative_to(root.resolve()):
-            rel = p.relative_to(root.resolve()).as_posix()
-            return f"{root.name}/{rel}" if len(roots) > 1 else rel
-    return path
