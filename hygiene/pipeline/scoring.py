@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hygiene.config import CleanConfig
-from hygiene.detector import Detector
 from hygiene.io import columns as C
 from hygiene.io.atomic import ParquetSink, atomic_path
 from hygiene.io.shards import QuarantinedRow, Shard, row_json
@@ -27,10 +26,7 @@ from .step import Step, StepStats
 from .steps import ID, ROW, TEXT, UNSCORED
 from .stream import signal_batches
 
-__all__ = ["Scorer", "ShardSignals", "score_shard", "read_signals", "read_step_stats", "quarantine_table"]
-
-Scorer = Detector  # what pass 1 needs from a detector (kept under its old name for callers)
-
+__all__ = ["ShardSignals", "score_shard", "read_signals", "read_step_stats", "quarantine_table"]
 
 @dataclass(frozen=True)
 class ShardSignals:
