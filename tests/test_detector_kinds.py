@@ -99,6 +99,27 @@ def test_detector_option_is_one_option_everywhere():
         assert {"--model", "--statistic", "--normalize", "--max-tokens", "--performer"} <= set(helps), command
 
 
+def test_a_server_without_a_detector_runs_dedup_jobs(tmp_path):
+    from service import create_app, load_settings
+
+    (tmp_path / "data").mkdir()
+    rng = random.Random(9)
+    texts = [_human(rng) for _ in range(12)]
+    pq.write_table(pa.table({"text": texts + texts[:3]}), tmp_path / "data" / "a.parquet")
+    settings = load_settings(env={}, service={"output_root": str(tmp_path / "jobs"),
+                                              "data_roots": [str(tmp_path / "data")]}, job={"detector.kind": "none"})
+    with thread_server(create_app(settings)) as base:
+        wait_ready(base, timeout=60)  # nothing to load
+        with httpx.Client(base_url=base, timeout=60) as client:
+            refused = client.post("/v1/score", json={"texts": ["some text"]})
+            assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_detector"
+            job = client.post("/v1/jobs", json={"kind": "clean", "inputs": ["a.parquet"]}).json()
+            done = wait_job(client, job["id"], timeout=120)
+            assert done["state"] == "succeeded", done
+            assert done["counts"]["removed_by_reason"] == {"exact_duplicate": 3, "near_duplicate": 0,
+                                                           "machine_generated": 0}
+
+
 # --- binoculars with two tiny models -----------------------------------------------------------------------
 
 
