@@ -49,6 +49,7 @@ from .steps import ID, SCORE, DetectorStep, ExactKeyStep, MinHashStep
 __all__ = ["RunError", "RunResult", "run", "dedup_config", "signal_steps"]
 
 Mode = Literal["clean", "score"]
+_WORK_FORMAT = 2  # bumped when work files change meaning (2: MurmurHash64A exact keys); a run never mixes them
 _OUTPUTS = (C.KEPT_DIR, C.REMOVED_DIR, C.SCORED_DIR, C.QUARANTINE_DIR, C.WORK_DIR, C.MANIFEST, C.REPORT_HTML)
 
 
@@ -145,7 +146,7 @@ def run(
         for s in shards
     ]
     job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json"),
-           "inputs": [(s["path"], s["sha256"]) for s in sources]}
+           "inputs": [(s["path"], s["sha256"]) for s in sources], "work_format": _WORK_FORMAT}
     fingerprint = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
     resumed = _prepare_out(out, fingerprint, overwrite)
     work = out / C.WORK_DIR
