@@ -11,8 +11,9 @@
    - ours: ``hygiene clean SHARDS --out OUT --detector none --quiet`` (exact + near dedup, kept/removed
      parquet, manifest, report);
    - datasketch: read the shards with pyarrow, exact dedup on the normalised text's hash, shingle each
-     document (the same normalisation and character 5-grams), ``MinHash.bulk`` (128 permutations, seed 1,
-     MurmurHash3 of each shingle: the same signatures as ours), ``MinHashLSH`` with the same 25 x 5 bands;
+     document (the same normalisation and character 5-grams), ``MinHash.bulk`` per 1,000 documents (128
+     permutations, seed 1, MurmurHash3 of each shingle: the same signatures as ours), ``MinHashLSH`` with
+     the same 25 x 5 bands;
      each document in order is a duplicate when a candidate it collides with has estimated Jaccard >= 0.55,
      then is inserted; kept / removed rows are written per shard as parquet (zstd).
 3. Compares the removed ids of both and against the injected copies, and prints one JSON line.
@@ -110,14 +111,16 @@ def datasketch_pipeline(shard_dir: Path, out: Path, threshold: float = 0.55, ban
             removed[i] = "exact_duplicate"
         seen.add(key)
     unique = [i for i in range(len(texts)) if i not in removed]
-    signatures = MinHash.bulk([shingles(texts[i]) for i in unique], num_perm=128, seed=1, hashfunc=hashfunc)
     lsh = MinHashLSH(threshold=threshold, num_perm=128, params=(bands, rows))
     inserted = {}
-    for i, m in zip(unique, signatures):
-        if any(m.jaccard(inserted[key]) >= threshold for key in lsh.query(m)):
-            removed[i] = "near_duplicate"
-        lsh.insert(i, m)
-        inserted[i] = m
+    for start in range(0, len(unique), 1000):  # shingle lists of 1,000 documents at a time, not all at once
+        chunk = unique[start:start + 1000]
+        signatures = MinHash.bulk([shingles(texts[i]) for i in chunk], num_perm=128, seed=1, hashfunc=hashfunc)
+        for i, m in zip(chunk, signatures):
+            if any(m.jaccard(inserted[key]) >= threshold for key in lsh.query(m)):
+                removed[i] = "near_duplicate"
+            lsh.insert(i, m)
+            inserted[i] = m
     (out / "kept").mkdir(parents=True, exist_ok=True)
     (out / "removed").mkdir(parents=True, exist_ok=True)
     start = 0
