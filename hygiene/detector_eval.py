@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from hygiene.config import CleanConfig
+from hygiene.detector import scoring
+from hygiene.errors import ConfigError
 from hygiene.io.atomic import file_sha256
 from hygiene.io.shards import count_rows, open_shards
 
@@ -59,6 +61,8 @@ def evaluate(inputs: Sequence[str | Path], config: CleanConfig, *, threshold: fl
     from hygiene.pipeline.stream import labels_of, signal_batches
 
     progress = progress or NullProgress()
+    if scoring(config.detector) is None:
+        raise ConfigError("evaluating needs a detector; detector kind 'none' loads none")
     shards = open_shards(inputs, config.text_column)
     step = DetectorStep(config.detector, scorer)
     progress.start("score", sum(count_rows(s) for s in shards))

@@ -138,11 +138,13 @@ def run_eval(args: argparse.Namespace) -> int:
                           f"(--detector zeroshot --statistic {args.detector})")
     config = load_config(args.config, {**scoring_overrides(args), "threshold": args.threshold,
                                        "calibration": str(args.calibration) if args.calibration else None})
+    threshold, source = None, "none shipped for this detector"
     try:
-        found = resolve_threshold(config)
-        threshold, source = found.value, ("--threshold" if found.source == "config" else found.source)
+        found = resolve_threshold(config)  # None for detector kind none: evaluate refuses it
+        if found is not None:
+            threshold, source = found.value, ("--threshold" if found.source == "config" else found.source)
     except ThresholdError:
-        threshold, source = None, "none shipped for this detector"
+        pass
     result = evaluate(args.inputs, config, threshold=threshold, threshold_source=source,
                       label_column=args.label_column, progress=TqdmProgress(enabled=not args.quiet))
     print(format_table(result))
