@@ -70,7 +70,8 @@ def signal_batches(
 
 
 def text_signals(step: Step, texts: Sequence[str], batch_rows: int, progress: Progress | None = None) -> pa.Table:
-    """``step`` over texts held in memory, ``batch_rows`` at a time (documents get their list position as row)."""
+    """``step`` over texts held in memory, ``batch_rows`` at a time (documents get their list position as row;
+    no texts: an empty documents table, the step not called)."""
     progress = progress or NullProgress()
     parts = []
     for start in range(0, len(texts), batch_rows):
@@ -78,7 +79,7 @@ def text_signals(step: Step, texts: Sequence[str], batch_rows: int, progress: Pr
         rows = np.arange(start, start + len(chunk), dtype=np.int64)
         parts.append(step(documents(rows, [str(r) for r in rows], chunk)))
         progress.advance(len(chunk))
-    return pa.concat_tables(parts) if parts else step(documents(np.zeros(0, np.int64), [], []))
+    return pa.concat_tables(parts) if parts else documents(np.zeros(0, np.int64), [], [])
 
 
 def labels_of(item: SignalBatch, column: str, *, required: bool) -> np.ndarray:
