@@ -24,6 +24,17 @@ kept + removed + quarantined always equals the input rows. An interrupted run re
 the same inputs and settings; a finished one is replaced only with --overwrite."""
 
 
+# The flag that sets a job setting a HygieneError names (`exc.setting`): the core says what is wrong, the CLI how
+# to change it.
+_FLAGS = {"overwrite": "--overwrite", "text_column": "--text-column", "id_column": "--id-column",
+          "batch_rows": "--batch-rows", "detector.max_tokens": "--max-tokens", "detector.batch_size": "--batch-size"}
+
+
+def _hint(exc: Exception) -> str:
+    flag = _FLAGS.get(getattr(exc, "setting", None) or "")
+    return f"; use {flag}" if flag else ""
+
+
 def _add_scoring_options(p: argparse.ArgumentParser) -> None:
     """Inputs, reading and the scorer model: what every command that scores shards shares."""
     p.add_argument("inputs", nargs="+", metavar="IN", help="shard files or directories (.parquet, .jsonl[.gz])")
@@ -207,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except (HygieneError, OSError) as exc:
-        print(f"hygiene {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hygiene {args.command}: error: {exc}{_hint(exc)}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:
         print(f"hygiene {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)

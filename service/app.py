@@ -30,11 +30,11 @@ from . import schemas as S
 from .batcher import Batcher, QueueFull
 from .jobs import JobRecord, JobRunner, JobStore
 from .metrics import Metrics
-from .middleware import BodyLimit, RequestMetrics
-from .security import token_matches
+from .middleware import BodyLimit, HostCheck, RequestMetrics
+from .security import public_path, public_text, public_value, token_matches
 from .settings import ServiceSettings
-from .submit import SubmitError, prepare_job, scorer_for
-from .uploads import UPLOAD_ID, UploadError, UploadStore
+from .submit import SubmitError, prepare_job, scorer_for, server_roots
+from .uploads import UPLOAD_ID, UploadError, UploadStore, check_content_type
 
 __all__ = ["create_app", "ApiError"]
 
@@ -170,14 +170,14 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
         job's references) are checked before queueing."""
         async with state.uploads_lock:
             try:
-                inputs, config, options = await asyncio.to_thread(prepare_job, body, settings)
+                inputs, config, options = await asyncio.to_thread(prepare_job, body, settings, state.scorer)
             except SubmitError as exc:
                 raise ApiError(exc.status, exc.code, str(exc)) from exc
             job_id = state.store.create(body.kind, [str(p) for p in inputs], config, body.annotate_kept,
                                         settings.output_root, options)
         if state.runner is not None:
             state.runner.wake()
-        return _job(state.store.get(job_id))
+        return _job(state.store.get(job_id), settings)
 
     @app.get("/v1/jobs", response_model=S.JobList, responses=_ERRORS, dependencies=[auth], tags=["jobs"])
     async def list_jobs(
@@ -187,12 +187,12 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
         offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
     ) -> S.JobList:
         """Jobs, newest first."""
-        return S.JobList(jobs=[_job(r) for r in state.store.list(state_, limit, offset)])
+        return S.JobList(jobs=[_job(r, settings) for r in state.store.list(state_, limit, offset)])
 
     @app.get("/v1/jobs/{job_id}", response_model=S.Job, responses=_ERRORS, dependencies=[auth], tags=["jobs"])
     async def get_job(job_id: str) -> S.Job:
         """State, progress (rows done / total of the current stage), counts and timings."""
-        return _job(_find(state, job_id))
+        return _job(_find(state, job_id), settings)
 
     @app.delete("/v1/jobs/{job_id}", response_model=S.Job, responses=_ERRORS, dependencies=[auth], tags=["jobs"])
     async def cancel_job(job_id: str) -> S.Job:
@@ -201,7 +201,7 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
         if job.state in ("succeeded", "failed", "cancelled"):
             raise ApiError(409, "conflict", f"job {job_id} already {job.state}")
         state.store.cancel(job_id)
-        return _job(state.store.get(job_id))
+        return _job(state.store.get(job_id), settings)
 
     @app.get("/v1/jobs/{job_id}/report", responses={**_ERRORS, 200: {"content": {
         "application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}}},
@@ -235,15 +235,15 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
         text_column: Annotated[str | None, Query(min_length=1, max_length=200, description=(
             "column the file must hold (default: the server's text column)"))] = None,
     ) -> S.Upload:
-        """Upload one shard as the raw request body (`curl --data-binary @part.parquet`), streamed to disk.
+        """Upload one shard as the raw request body, streamed to disk, sent with a file content type such as
+        application/octet-stream (`curl -H 'Content-Type: application/octet-stream' --data-binary @part.parquet`;
+        415 for forms, text or none).
 
         At most the server's shard-size limit (413 beyond; see /readyz). The file is checked as any job
-        input is (format, readable, text column); a listed upload is always complete. Use its `id` or
-        `path` in a job's inputs."""
-        if (request.headers.get("content-type") or "").lower().startswith("multipart/"):
-            raise ApiError(415, "unsupported_media_type", "send the file itself as the body "
-                                                          "(curl --data-binary @FILE), not a multipart form")
+        input is (format, readable, text column) and read to its end (422 when damaged); a listed upload
+        is always complete. Use its `id` or `path` in a job's inputs."""
         try:
+            check_content_type(request.headers.get("content-type"))
             stored = await state.uploads.receive(filename, request.stream(), text_column or settings.job.text_column)
         except UploadError as exc:
             raise ApiError(exc.status, exc.code, str(exc)) from exc
@@ -274,6 +274,7 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed={UPLOADS: settings.max_shard_bytes})
     app.add_middleware(RequestMetrics, metrics=state.metrics)
+    app.add_middleware(HostCheck, allowed=settings.host_names)  # outermost: a rebound name gets nothing
     return app
 
 
@@ -340,12 +341,16 @@ def _upload(u) -> S.Upload:
                     rows=u.rows, created=u.created)
 
 
-def _job(record: JobRecord | None) -> S.Job:
+def _job(record: JobRecord | None, settings: ServiceSettings) -> S.Job:
+    """The job as a client sees it: paths relative to the root they lie under, never the server's own."""
     assert record is not None
-    return S.Job(id=record.id, kind=record.kind, state=record.state, inputs=record.inputs, created=record.created,
-               started=record.started, finished=record.finished, stage=record.stage, rows_done=record.rows_done,
-               rows_total=record.rows_total, counts=record.counts, timings_s=record.timings, error=record.error,
-               attempts=record.attempts, config=record.config, risk=record.options)
+    roots = server_roots(settings)
+    return S.Job(id=record.id, kind=record.kind, state=record.state,
+                 inputs=[public_path(p, roots) for p in record.inputs], created=record.created,
+                 started=record.started, finished=record.finished, stage=record.stage, rows_done=record.rows_done,
+                 rows_total=record.rows_total, counts=record.counts, timings_s=record.timings,
+                 error=public_text(record.error, roots) if record.error else None, attempts=record.attempts,
+                 config=public_value(record.config, roots), risk=public_value(record.options, roots))
 
 
 def _auth_dependency(settings: ServiceSettings):

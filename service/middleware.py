@@ -1,13 +1,14 @@
-"""ASGI middleware: request-body size limit and per-route request metrics."""
+"""ASGI middleware: Host check, request-body size limit and per-route request metrics."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 
 from .metrics import Metrics
 
-__all__ = ["BodyLimit", "RequestMetrics", "error_body"]
+__all__ = ["HostCheck", "BodyLimit", "RequestMetrics", "error_body", "host_name"]
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -18,6 +19,38 @@ async def _send_json(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header: lower case, without the port, IPv6 brackets or a trailing dot."""
+    name = header.strip().lower()
+    if name.startswith("["):  # [::1]:8000
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:  # host:port (a bare IPv6 address has several colons)
+        name = name.partition(":")[0]
+    return name.rstrip(".")
+
+
+class HostCheck:
+    """Answer 400 to a request whose Host header is not a name this server is known by.
+
+    DNS rebinding: a web page on evil.example whose name is re-pointed at 127.0.0.1 can make the browser
+    send requests to a server on loopback, which needs no token there; those requests still say
+    `Host: evil.example`. `allowed` None serves any name.
+    """
+
+    def __init__(self, app, allowed: Collection[str] | None) -> None:
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.allowed is None:
+            return await self.app(scope, receive, send)
+        header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        if host_name(header) not in self.allowed:
+            return await _send_json(send, 400, error_body(
+                "bad_host", f"this server does not answer to Host {header[:100]!r}; allowed: "
+                            f"{', '.join(sorted(self.allowed))} (service setting allowed_hosts)"))
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -123,7 +123,7 @@ def test_score_annotates_and_removes_nothing(corpus, scorer):
 def test_finished_run_is_refused_then_overwritten(corpus, scorer):
     inputs, tmp = corpus
     run(inputs, tmp / "out", _config(), scorer=scorer)
-    with pytest.raises(RunError, match="already holds a finished run; pass --overwrite"):
+    with pytest.raises(RunError, match="already holds a finished run"):
         run(inputs, tmp / "out", _config(), scorer=scorer)
     again = run(inputs, tmp / "out", _config(), scorer=scorer, overwrite=True)
     assert again.manifest["counts"]["rows"] == 28

@@ -11,7 +11,8 @@
 
 Pass 1 scores each shard (skipping shards already scored), pass 2 decides across the whole corpus
 (dedup is global), pass 3 routes rows (skipping shards already routed). A finished directory holds
-a manifest; rerunning into it needs `overwrite=True`.
+a manifest; rerunning into it needs `overwrite=True`. Which directories a run may use, and which files
+`overwrite` removes, is `rundir`'s business.
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hygiene.config import CleanConfig
+from hygiene.config import CleanConfig, check_model_window
 from hygiene.errors import RunError
 from hygiene.io import columns as C
-from hygiene.io.atomic import file_sha256, remove_tree, write_json
-from hygiene.io.shards import Shard, count_rows, open_shards
+from hygiene.io.atomic import file_sha256, write_json
+from hygiene.io.jsonl import widened_columns
+from hygiene.io.shards import Shard, count_rows, open_shards, unreadable_parts
 from hygiene.progress import NullProgress, Progress
 from hygiene.thresholds import Threshold, resolve_threshold
 
+from . import rundir
 from .decide import Decisions, decide
 from .report import summarize, write_report
 from .route import annotations, route_shard
@@ -45,7 +48,6 @@ from .scoring import KEY, SCORE, SIGNATURE, Scorer, read_signals, score_shard
 __all__ = ["RunError", "RunResult", "run", "dedup_config", "build_scorer"]
 
 Mode = Literal["clean", "score"]
-_OUTPUTS = (C.KEPT_DIR, C.REMOVED_DIR, C.SCORED_DIR, C.QUARANTINE_DIR, C.WORK_DIR, C.MANIFEST, C.REPORT_HTML)
 
 
 
@@ -73,32 +75,6 @@ def dedup_config(config: CleanConfig):
     return DedupConfig(minhash=minhash, threshold=d.threshold, bands=d.bands, rows=d.rows)
 
 
-def _prepare_out(out: Path, fingerprint: str, overwrite: bool) -> bool:
-    """Make `out` ready; True when an unfinished run of the same job is resumed."""
-    run_file = out / C.WORK_DIR / "run.json"
-    if out.exists() and not out.is_dir():
-        raise RunError(f"output path exists and is not a directory: {out}")
-    if out.exists() and any(out.iterdir()):
-        ours = (out / C.MANIFEST).exists() or run_file.exists()
-        if not ours:
-            raise RunError(f"{out} is not empty and holds no corpus-hygiene run; choose an empty or new directory")
-        if overwrite:
-            for name in _OUTPUTS:
-                target = out / name
-                remove_tree(target) if target.is_dir() else target.unlink(missing_ok=True)
-        elif (out / C.MANIFEST).exists():
-            raise RunError(f"{out} already holds a finished run; pass --overwrite to replace it")
-        elif json.loads(run_file.read_text()).get("fingerprint") != fingerprint:
-            raise RunError(
-                f"{out} holds an unfinished run of a different job (other inputs or settings); "
-                "rerun that job to resume it, or pass --overwrite"
-            )
-        else:
-            return True
-    write_json(run_file, {"fingerprint": fingerprint, "started": _now()})
-    return False
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -106,12 +82,14 @@ def _now() -> str:
 def build_scorer(config: CleanConfig) -> Scorer:
     """The detector a job's settings describe (loads the model)."""
     from detectors.lm import load_causal_lm
-    from detectors.zeroshot import ZeroShotDetector
+    from detectors.zeroshot import ZeroShotDetector, max_text_tokens
 
     d = config.detector
+    lm = load_causal_lm(d.model, device=d.device)
+    check_model_window(config, max_text_tokens(lm))
     return ZeroShotDetector(
-        load_causal_lm(d.model, device=d.device), statistic=d.statistic, max_tokens=d.max_tokens,
-        batch_size=d.batch_size, normalize=d.normalize,
+        lm, statistic=d.statistic, max_tokens=d.max_tokens, batch_size=d.batch_size, batch_tokens=d.batch_tokens,
+        normalize=d.normalize,
     )
 
 
@@ -133,7 +111,7 @@ def run(
     timings: dict[str, float] = {}
     t = time.perf_counter()
 
-    shards = open_shards(inputs, config.text_column)
+    shards = open_shards(inputs, config.text_column, exclude=out)
     threshold = resolve_threshold(config)
     sources = [
         {"path": str(s.path), "name": s.name, "format": s.format, "bytes": s.path.stat().st_size,
@@ -143,7 +121,7 @@ def run(
     job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json"),
            "inputs": [(s["path"], s["sha256"]) for s in sources]}
     fingerprint = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
-    resumed = _prepare_out(out, fingerprint, overwrite)
+    resumed = rundir.prepare(out, fingerprint, [s.name for s in shards], overwrite)
     work = out / C.WORK_DIR
     timings["validate"] = time.perf_counter() - t
 
@@ -171,7 +149,7 @@ def run(
     scores = table.column(SCORE).to_numpy()
     sigs = None
     if minhash is not None:
-        sigs = table.column(SIGNATURE).combine_chunks().flatten().to_numpy().reshape(len(scores), -1)
+        sigs = table.column(SIGNATURE).combine_chunks().flatten().to_numpy().reshape(len(scores), minhash.num_perm)
     decisions = decide(
         table.column(KEY).to_numpy(), sigs, scores, threshold.value,
         remove_machine=config.remove_machine, exact=config.dedup.exact, dedup=dedup_config(config),
@@ -195,6 +173,8 @@ def run(
             counts = route_shard(shard, sig, extra, config, out, marker, mode=mode,
                                  annotate_kept=annotate_kept, progress=progress)
         per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, span))
+        per_shard[-1].update(unreadable=unreadable_parts(out / C.QUARANTINE_DIR / f"{shard.name}.parquet"),
+                             widened_columns=widened_columns(sig.schema))
     progress.finish()
     timings["write"] = time.perf_counter() - t
 

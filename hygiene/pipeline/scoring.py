@@ -20,6 +20,7 @@ from detectors.minhash import sign
 from hygiene.config import CleanConfig
 from hygiene.io import columns as C
 from hygiene.io.atomic import ParquetSink, atomic_path
+from hygiene.io.jsonl import unify
 from hygiene.io.shards import QuarantinedRow, Shard, read_batches, row_json
 from hygiene.progress import Progress
 
@@ -102,9 +103,7 @@ def score_shard(
             timings["read"] += time.perf_counter() - t0
             quarantined.extend(batch.quarantined)
             if batch.texts:
-                schema = batch.table.schema if schema is None else pa.unify_schemas(
-                    [schema, batch.table.schema], promote_options="permissive"
-                )
+                schema = unify(schema, batch.table.schema)  # a type clash widens the column to text
                 t1 = time.perf_counter()
                 stats = scorer.statistics(batch.texts)
                 timings["detector"] += time.perf_counter() - t1
