@@ -30,7 +30,7 @@ from . import schemas as S
 from .batcher import Batcher, QueueFull
 from .jobs import JobRecord, JobRunner, JobStore
 from .metrics import Metrics
-from .middleware import BodyLimit, HostCheck, RequestMetrics
+from .middleware import BodyLimit, HostCheck, JsonBodies, RequestMetrics
 from .security import public_path, public_text, public_value, token_matches
 from .settings import ServiceSettings
 from .submit import SubmitError, prepare_job, scorer_for, server_roots
@@ -273,6 +273,7 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
         return Response(status_code=204)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed={UPLOADS: settings.max_shard_bytes})
+    app.add_middleware(JsonBodies, exempt={UPLOADS})
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     app.add_middleware(HostCheck, allowed=settings.host_names)  # outermost: a rebound name gets nothing
     return app

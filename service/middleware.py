@@ -1,4 +1,4 @@
-"""ASGI middleware: Host check, request-body size limit and per-route request metrics."""
+"""ASGI middleware: Host check, JSON-only bodies, request-body size limit and per-route request metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Collection
 
 from .metrics import Metrics
 
-__all__ = ["HostCheck", "BodyLimit", "RequestMetrics", "error_body", "host_name"]
+__all__ = ["HostCheck", "JsonBodies", "BodyLimit", "RequestMetrics", "error_body", "host_name"]
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -50,6 +50,29 @@ class HostCheck:
             return await _send_json(send, 400, error_body(
                 "bad_host", f"this server does not answer to Host {header[:100]!r}; allowed: "
                             f"{', '.join(sorted(self.allowed))} (service setting allowed_hosts)"))
+        await self.app(scope, receive, send)
+
+
+class JsonBodies:
+    """Answer 415 to a POST, PUT or PATCH whose body is not declared JSON (`exempt` paths check their own).
+
+    FastAPI reads a body sent without a content type as JSON, and a web page may send such a request to
+    any origin without asking first; declaring JSON is what makes a browser ask (CORS preflight), which
+    this server never grants. Without it, any page could queue jobs on a loopback server with no token.
+    """
+
+    def __init__(self, app, exempt: Collection[str] = ()) -> None:
+        self.app, self.exempt = app, set(exempt)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH")
+                and scope["path"].rstrip("/") not in self.exempt):
+            declared = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
+            media = declared.partition(";")[0].strip().lower()
+            if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+                shown = f"content type {media!r}" if media else "no content type"
+                return await _send_json(send, 415, error_body(
+                    "unsupported_media_type", f"{shown}: send the body as JSON with Content-Type: application/json"))
         await self.app(scope, receive, send)
 
 

@@ -129,3 +129,15 @@ def test_score_job_report_and_rest_scores_agree(crashed):
         assert result["probability"] is None and 0 < result["n_tokens"] <= MAX_TOKENS
     assert client.get("/readyz").json()["status"] == "ok"
     assert "hygiene_docs_scored_total 10.0" in client.get("/metrics").text
+
+
+def test_settings_the_loaded_model_cannot_run_are_refused_at_submission(crashed):
+    """Issue 11, item 6: a window the model cannot hold (8192 text tokens + BOS > 8192 positions) or a batch of
+    1e20 records is a 422 naming the field, not a job that fails when it runs."""
+    client = crashed["client"]
+    before = len(client.get("/v1/jobs").json()["jobs"])
+    window = client.post("/v1/jobs", json={"inputs": ["part-0.parquet"], "config": {"detector": {"max_tokens": 8192}}})
+    assert window.status_code == 422 and "detector.max_tokens = 8192 does not fit" in window.text, window.text
+    rows = client.post("/v1/jobs", json={"inputs": ["part-0.parquet"], "config": {"batch_rows": 1e20}})
+    assert rows.status_code == 422 and "batch_rows" in rows.text, rows.text
+    assert len(client.get("/v1/jobs").json()["jobs"]) == before

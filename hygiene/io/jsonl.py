@@ -6,9 +6,10 @@ lines with a :class:`Gap` naming the byte range, so the caller can record it and
 A UTF-8 byte-order mark at the start of the file is not part of the first record.
 
 Fields are typed per column. When a field's values do not share one Arrow type (``1`` in one record and
-``"s"`` in another, an object then a list), the column is *widened* to text rather than a record dropped:
-strings stay as they are, every other value becomes its JSON text, and the field's metadata lists the JSON
-kinds it held (:func:`widened_columns`), which the run's manifest reports.
+``"s"`` in another, an object then a list), or hold an object with no fields (``{}``, which parquet cannot
+store), the column is *widened* to text rather than a record dropped: strings stay as they are, every other
+value becomes its JSON text, and the field's metadata lists the JSON kinds it held (:func:`widened_columns`),
+which the run's manifest reports.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ __all__ = ["Gap", "lines", "parse_record", "build_table", "unify", "widened_colu
 GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 _READ = 1 << 20  # bytes read from the file at a time
-_FEED = 1 << 16  # compressed bytes fed to zlib at a time: the precision of a corrupt range's start
+_FEED = 1 << 16  # compressed bytes fed to zlib at a time
+_STEP = 256  # ... and when a damaged piece is replayed: the precision of a corrupt range's start
 _OUT = 1 << 22  # most decompressed bytes per zlib call: a small file that inflates hugely stays bounded
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # a \ud800-\udfff escape; json.loads pairs valid ones
 _WIDENED = b"hygiene.widened"  # field metadata: the JSON kinds a widened column held
@@ -61,9 +63,41 @@ def _plain_blocks(handle, size: int) -> Iterator[bytes | Gap]:
         yield block
 
 
+class _Inflater:
+    """zlib over concatenated gzip members, with the state copyable so a damaged piece can be replayed."""
+
+    def __init__(self) -> None:
+        self.z, self.in_member = zlib.decompressobj(wbits=31), False
+
+    def copy(self) -> _Inflater:
+        twin = _Inflater()
+        twin.z, twin.in_member = self.z.copy(), self.in_member
+        return twin
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Decompressed output of `data`; zlib.error when it is damaged."""
+        out = []
+        while data:
+            self.in_member = True
+            out.append(self.z.decompress(data, _OUT))
+            if self.z.eof:  # a member ended; another may follow (concatenated .gz files)
+                data = self.z.unused_data
+                self.z, self.in_member = zlib.decompressobj(wbits=31), False
+                if not data.strip(b"\0"):  # zero padding after the last member, as gzip allows
+                    data = b""
+            else:
+                data = self.z.unconsumed_tail
+        return out
+
+
 def _gzip_blocks(handle, size: int) -> Iterator[bytes | Gap]:
-    """Decompressed blocks of every gzip member; a Gap where the stream is cut or corrupt."""
-    inflate, in_member, offset = zlib.decompressobj(wbits=31), False, 0
+    """Decompressed blocks of every gzip member; a Gap where the stream is cut or damaged.
+
+    Pieces are fed to zlib in _FEED bytes; a damaged piece is replayed from the state before it in
+    _STEP bytes, so what decodes before the damage is kept (what decodes wrongly is caught only by the
+    member's CRC at its end: such records are as the stream gave them, quarantined when they do not parse).
+    """
+    inflate, offset = _Inflater(), 0
     while True:
         try:
             block = handle.read(_READ)
@@ -71,29 +105,24 @@ def _gzip_blocks(handle, size: int) -> Iterator[bytes | Gap]:
             yield Gap(0, offset, f"bytes {offset}-{size} unreadable ({exc.strerror or exc})")
             return
         if not block:
-            if in_member:
+            if inflate.in_member:
                 yield Gap(0, size, f"gzip stream cut short: the file ends at byte {size} inside a compressed "
                                    "member, so the records it still held are missing")
             return
         for lo in range(0, len(block), _FEED):
-            pending = block[lo : lo + _FEED]
-            while pending:
-                in_member = True
+            piece, before = block[lo : lo + _FEED], inflate.copy()
+            try:
+                yield from inflate.feed(piece)
+                continue
+            except zlib.error:
+                inflate = before
+            for k in range(0, len(piece), _STEP):
                 try:
-                    out = inflate.decompress(pending, _OUT)
+                    yield from inflate.feed(piece[k : k + _STEP])
                 except zlib.error as exc:
-                    at = offset + lo
+                    at = offset + lo + k
                     yield Gap(0, at, f"gzip data corrupt in compressed bytes {at}-{size} ({exc})")
                     return
-                if out:
-                    yield out
-                if inflate.eof:  # a member ended; another may follow (concatenated .gz files)
-                    pending = inflate.unused_data
-                    inflate, in_member = zlib.decompressobj(wbits=31), False
-                    if not pending.strip(b"\0"):  # zero padding after the last member, as gzip allows
-                        pending = b""
-                else:
-                    pending = inflate.unconsumed_tail
         offset += len(block)
 
 
@@ -185,6 +214,15 @@ def _type_kind(t: pa.DataType) -> str | None:
     return next((name for name, check in checks if check(t)), str(t))
 
 
+def _storable(t: pa.DataType) -> bool:
+    """False for a type parquet cannot store: an object with no fields (`{}`), at any depth."""
+    if pa.types.is_struct(t):
+        return t.num_fields > 0 and all(_storable(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _storable(t.value_type)
+    return True
+
+
 def _is_widened(field: pa.Field) -> bool:
     return bool(field.metadata) and _WIDENED in field.metadata
 
@@ -219,6 +257,8 @@ def build_table(records: list[dict[str, Any]], schema: pa.Schema | None = None) 
         try:
             array = pa.array(values)
             field = pa.field(name, array.type)
+            if not _storable(array.type):
+                raise TypeError("an object with no fields")
         except _ARROW_ERRORS:
             array = pa.array([as_text(v) for v in values], pa.string())
             field = _widened(name, {k for k in map(_kind, values) if k})
