@@ -7,6 +7,7 @@ loaded in the background after start-up (/readyz says when it is ready). Every e
 """
 
 import asyncio
+import json
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -220,7 +221,9 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
         risk = job.kind == "risk"
         if want == "html":
             return HTMLResponse((job.out / (RISK_HTML if risk else C.REPORT_HTML)).read_text(encoding="utf-8"))
-        return Response((job.out / (RISK_JSON if risk else C.MANIFEST)).read_bytes(), media_type="application/json")
+        report = json.loads((job.out / (RISK_JSON if risk else C.MANIFEST)).read_bytes())
+        report = public_value(report, server_roots(settings))  # input paths relative to their root
+        return Response(json.dumps(report, ensure_ascii=False), media_type="application/json")
 
     upload_id = Annotated[str, PathParam(pattern=UPLOAD_ID, description="the id POST /v1/uploads returned")]
 

@@ -152,10 +152,13 @@ def test_item1_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path):
     pq.write_table(pa.table({"text": GOOD[:3]}), tmp_path / "ds" / "data" / "x.parquet")
     (tmp_path / "ds" / "manifest.json").write_text("{}")
     (tmp_path / "ds" / "kept" / "NOTES.txt").write_text("notes")
-    done = hygiene("clean", "ds/data", "--out", "ds", "--overwrite", *FAST, cwd=tmp_path)
-    assert done.returncode == 1 and "holds no corpus-hygiene run" in done.stderr and "Traceback" not in done.stderr
-    assert (tmp_path / "ds" / "kept" / "NOTES.txt").read_text() == "notes"
-    assert (tmp_path / "ds" / "manifest.json").read_text() == "{}"
+    shutil.copy(tmp_path / "ds" / "data" / "x.parquet", tmp_path / "y.parquet")
+    for inputs, message in ((["ds/data"], "lies inside the output directory"),  # the command
+                            (["y.parquet"], "holds no corpus-hygiene run")):  # the same, input elsewhere
+        done = hygiene("clean", *inputs, "--out", "ds", "--overwrite", *FAST, cwd=tmp_path)
+        assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+        assert (tmp_path / "ds" / "kept" / "NOTES.txt").read_text() == "notes"
+        assert (tmp_path / "ds" / "manifest.json").read_text() == "{}"
 
 
 def test_item1_overwrite_keeps_the_users_files_in_a_run_directory(hostile, tmp_path):

@@ -162,3 +162,5 @@ def test_job_records_and_errors_show_paths_relative_to_their_root(data, tmp_path
             assert failed["state"] == "failed" and "sub/victim.parquet" in failed["error"], failed
             listed = client.get("/v1/jobs").text
             assert str(data) not in listed and str(tmp_path) not in listed and str(data) not in failed["error"]
+            report = client.get(f"/v1/jobs/{first['id']}/report")
+            assert report.json()["inputs"][0]["path"] == "slow.parquet" and str(tmp_path) not in report.text

@@ -97,14 +97,13 @@ def prepare(out: Path, fingerprint: str, shards: Sequence[str], overwrite: bool)
     if overwrite:
         remove_run(out, marker)
     elif finished:
-        raise RunError(f"{out} already holds a finished run; it is replaced only when overwriting",
-                       setting="overwrite")
+        raise RunError(f"{out} already holds a finished run", setting="overwrite")
     elif marker["fingerprint"] == fingerprint:
         _remove_stale(out, marker)
         return True
     elif _has_written(out, marker):
         raise RunError(f"{out} holds an unfinished run of a different job (other inputs or settings); rerun that "
-                       "job to resume it, or replace it by overwriting", setting="overwrite")
+                       "job to resume it, or overwrite it", setting="overwrite")
     _start(out, fingerprint, shards)
     return False
 
