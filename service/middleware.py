@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Collection
 
-from .metrics import Metrics
+from .metrics import Metrics, route_label
 
 __all__ = ["HostCheck", "JsonBodies", "BodyLimit", "RequestMetrics", "error_body", "host_name"]
 
@@ -54,19 +54,20 @@ class HostCheck:
 
 
 class JsonBodies:
-    """Answer 415 to a POST, PUT or PATCH whose body is not declared JSON (`exempt` paths check their own).
+    """Answer 415 to a POST, PUT or PATCH under `prefix` whose body is not declared JSON (`exempt` paths check
+    their own).
 
     FastAPI reads a body sent without a content type as JSON, and a web page may send such a request to
     any origin without asking first; declaring JSON is what makes a browser ask (CORS preflight), which
     this server never grants. Without it, any page could queue jobs on a loopback server with no token.
     """
 
-    def __init__(self, app, exempt: Collection[str] = ()) -> None:
-        self.app, self.exempt = app, set(exempt)
+    def __init__(self, app, prefix: str = "/", exempt: Collection[str] = ()) -> None:
+        self.app, self.prefix, self.exempt = app, prefix, set(exempt)
 
     async def __call__(self, scope, receive, send) -> None:
         if (scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH")
-                and scope["path"].rstrip("/") not in self.exempt):
+                and scope["path"].startswith(self.prefix) and scope["path"].rstrip("/") not in self.exempt):
             declared = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
             media = declared.partition(";")[0].strip().lower()
             if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
@@ -146,7 +147,6 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            label = getattr(route, "path", None) or "unmatched"
+            label = route_label(scope)
             self.metrics.requests.labels(scope["method"], label, str(status)).inc()
             self.metrics.latency.labels(scope["method"], label).observe(time.perf_counter() - t)
