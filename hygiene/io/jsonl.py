@@ -33,6 +33,8 @@ _FEED = 1 << 16  # compressed bytes fed to zlib at a time
 _STEP = 256  # ... and when a damaged piece is replayed: the precision of a corrupt range's start
 _OUT = 1 << 22  # most decompressed bytes per zlib call: a small file that inflates hugely stays bounded
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # a \ud800-\udfff escape; json.loads pairs valid ones
+_DECODER = json.JSONDecoder()
+_JSON_SPACE = " \t\n\r"  # the whitespace JSON allows around a value
 _WIDENED = b"hygiene.widened"  # field metadata: the JSON kinds a widened column held
 _ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
 
@@ -173,15 +175,18 @@ def parse_record(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
         decoded = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    text = decoded.strip(_JSON_SPACE)
     try:
-        record = json.loads(decoded)
+        record, end = _DECODER.raw_decode(text)  # json.loads without its two whitespace regex passes
+        if end != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
     except RecursionError:
         return None, "malformed JSON (nested too deeply to parse)"
     except ValueError as exc:
         return None, f"malformed JSON ({exc})"
     if not isinstance(record, dict):
         return None, f"record is a JSON {type(record).__name__}, not an object"
-    if _SURROGATE.search(decoded):
+    if (b"\\ud" in line or b"\\uD" in line) and _SURROGATE.search(decoded):
         for key, value in record.items():
             try:
                 json.dumps([key, value], ensure_ascii=False).encode("utf-8")

@@ -447,7 +447,9 @@ def _make_batch(shard, table, raw_text, start, text_column, id_column, raw_of, r
     """
     positions = np.arange(start, start + table.num_rows) if rows is None else np.asarray(rows, dtype=np.int64)
     keep, texts, quarantined = [], [], []
-    for i, value in enumerate(raw_text):
+    if raw_of is None:  # validated by the caller
+        keep, texts = list(range(len(raw_text))), list(raw_text)
+    for i, value in enumerate(raw_text if raw_of is not None else ()):
         text, error = _decode_text(value)
         if error is None:
             keep.append(i)
