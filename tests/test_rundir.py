@@ -174,3 +174,12 @@ def test_a_full_disk_names_the_file_leaves_no_temporary_and_resumes(tmp_path):
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
     resumed = run([tmp_path / "big.parquet"], out, config, scorer=FakeScorer())
     assert resumed.resumed and resumed.manifest["counts"]["rows"] == 300
+
+
+def test_a_run_marked_before_the_format_tag_is_still_ours(corpus, tmp_path):
+    out = tmp_path / "out"
+    run([corpus], out, CONFIG, scorer=FakeScorer())
+    (out / C.WORK_DIR / C.RUN_MARKER).write_text(json.dumps({"fingerprint": "old", "started": "then"}))
+    (out / C.KEPT_DIR / "NOTES.txt").write_text("mine")
+    again = run([corpus], out, CONFIG, scorer=FakeScorer(), overwrite=True)
+    assert again.manifest["counts"]["rows"] == 16 and (out / C.KEPT_DIR / "NOTES.txt").read_text() == "mine"

@@ -8,6 +8,9 @@ the job's fingerprint and the names of its shards. Only a directory that is new,
 - marked, unfinished, another job: refused unless overwriting is asked for (or it has written nothing yet);
 - anything else that is not empty (a stray ``manifest.json`` included): refused, even when overwriting.
 
+A marker an older version wrote (a fingerprint, no format tag) still counts; its shards are the ones its
+work folder names.
+
 Overwriting removes only what the marked run wrote: its shards' files under ``kept/``, ``removed/``,
 ``scored/`` and ``quarantine/``, ``manifest.json``, ``report.html``, their temporary files, and the hidden
 work folder (created by the run, holding nothing else). A file a user put there stays, and so do the
@@ -44,7 +47,13 @@ def read_marker(out: Path) -> dict[str, Any] | None:
         marker = json.loads(_marker(out).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(marker, dict) or marker.get("format") != FORMAT or not isinstance(marker.get("shards"), list):
+    if not isinstance(marker, dict):
+        return None
+    if "format" not in marker and isinstance(marker.get("fingerprint"), str):  # written before the format tag
+        work = out / C.WORK_DIR
+        names = {p.stem for p in [*(work / "signals").glob("*.parquet"), *(work / "routed").glob("*.json")]}
+        return {**marker, "format": FORMAT, "shards": sorted(names)}
+    if marker.get("format") != FORMAT or not isinstance(marker.get("shards"), list):
         return None
     return marker
 
