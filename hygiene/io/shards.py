@@ -1,5 +1,9 @@
 """Shard discovery, validation and streaming reads (parquet and JSON Lines, optionally gzip).
 
+This module finds and checks shards and assembles JSON Lines batches; parquet is read by
+`hygiene.io.parquet_rows`, JSON lines are split and parsed by `hygiene.io.jsonl`, and both build their
+batches with `hygiene.io.records`.
+
 A shard is read in record batches so memory stays bounded whatever its size. Every record ends up
 either in a batch's valid rows (with its text decoded and an id) or in its quarantine list with
 the error and its original bytes; nothing is dropped silently. Blank JSONL lines are not records.
@@ -18,19 +22,19 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hygiene.errors import ShardError
 from hygiene.io import columns as C
 
-from .jsonl import GZIP_MAGIC, Gap, as_text, build_table, lines, parse_record
+from .jsonl import GZIP_MAGIC, Gap, build_table, lines, parse_record
+from .parquet_rows import parquet_file, parquet_problems, read_parquet
+from .records import UNREADABLE, QuarantinedRow, Shard, ShardBatch, decode_text, is_text_type, make_batch, row_json
 
 __all__ = [
     "ShardError",
@@ -51,36 +55,8 @@ __all__ = [
 ]
 
 SHARD_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
-UNREADABLE = "unreadable part: "  # how the quarantine error of a part that could not be read begins
 _JSONL_PEEK_LINES = 100  # how far validation looks for records with the text field
 _ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, RecursionError)
-
-
-@dataclass(frozen=True)
-class Shard:
-    path: Path
-    format: Literal["parquet", "jsonl"]
-    name: str  # unique among the inputs of one run; names the output files
-
-    @property
-    def compressed(self) -> bool:
-        return self.path.name.lower().endswith(".gz")
-
-
-@dataclass(frozen=True)
-class QuarantinedRow:
-    row: int
-    error: str
-    raw: bytes | None  # the original record (the JSONL line, or the parquet row as JSON); None: unreadable
-
-
-@dataclass
-class ShardBatch:
-    rows: np.ndarray  # int64 positions of the valid records within the shard
-    texts: list[str]
-    ids: list[str]
-    table: pa.Table  # the valid records with all their columns, the id column guaranteed
-    quarantined: list[QuarantinedRow] = field(default_factory=list)
 
 
 def _shard_format(path: Path) -> Literal["parquet", "jsonl"] | None:
@@ -176,13 +152,6 @@ def open_shards(inputs: Sequence[str | Path], text_column: str, exclude: str | P
     return shards
 
 
-def _is_text_type(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return any(check(t) for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
-                                      pa.types.is_large_binary, pa.types.is_string_view, pa.types.is_binary_view))
-
-
 def validate(shard: Shard, text_column: str) -> None:
     """Fail fast, before anything is written, on a shard that cannot be read at all or has no text column.
 
@@ -190,11 +159,11 @@ def validate(shard: Shard, text_column: str) -> None:
     quarantined when the shard is read.
     """
     if shard.format == "parquet":
-        schema = _parquet_file(shard.path).schema_arrow
+        schema = parquet_file(shard.path).schema_arrow
         if text_column not in schema.names:
             raise ShardError(f"{shard.path}: no text column {text_column!r} (columns: {', '.join(schema.names)})",
                              setting="text_column")
-        if not _is_text_type(schema.field(text_column).type):
+        if not is_text_type(schema.field(text_column).type):
             raise ShardError(
                 f"{shard.path}: text column {text_column!r} has type {schema.field(text_column).type}, "
                 "expected string", setting="text_column"
@@ -229,7 +198,7 @@ def validate(shard: Shard, text_column: str) -> None:
 def count_rows(shard: Shard) -> int:
     """Records in the shard (parquet: from the footer; JSONL: non-blank lines, plus one per unreadable part)."""
     if shard.format == "parquet":
-        return _parquet_file(shard.path).metadata.num_rows
+        return parquet_file(shard.path).metadata.num_rows
     return sum(1 for _ in _jsonl_items(shard))
 
 
@@ -237,15 +206,7 @@ def unreadable(shard: Shard) -> list[str]:
     """Why parts of the shard cannot be read (empty when all of it can). Reads every byte: for uploads."""
     if shard.format == "jsonl":
         return [item.error for item in _jsonl_items(shard) if isinstance(item, Gap)]
-    problems = []
-    pf = _parquet_file(shard.path)
-    for group in range(pf.metadata.num_row_groups):
-        try:
-            for _ in pf.iter_batches(batch_size=1 << 16, row_groups=[group]):
-                pass
-        except (pa.ArrowException, OSError, MemoryError) as exc:
-            problems.append(f"row group {group}: {exc}")
-    return problems
+    return parquet_problems(shard.path)
 
 
 def read_batches(
@@ -263,7 +224,7 @@ def read_batches(
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
     if shard.format == "parquet":
-        yield from _read_parquet(shard, text_column, id_column, batch_rows)
+        yield from read_parquet(shard, text_column, id_column, batch_rows)
     else:
         yield from _read_jsonl(shard, text_column, id_column, batch_rows, schema)
 
@@ -283,65 +244,6 @@ def unreadable_parts(quarantine: Path) -> list[dict[str, Any]]:
         else:
             parts.append({"first_row": row, "last_row": row, "error": error})
     return parts
-
-
-# --- parquet -------------------------------------------------------------------------------------
-
-
-def _parquet_file(path: Path) -> pq.ParquetFile:
-    try:
-        # Pages written with a CRC are checked: a flipped byte is a lost page, not a silently changed text.
-        return pq.ParquetFile(path, page_checksum_verification=True)
-    except (pa.ArrowException, OSError) as exc:
-        raise ShardError(f"{path}: not a readable parquet file ({exc})") from exc
-
-
-def _text_bytes(column: pa.ChunkedArray) -> list[bytes | None]:
-    # Decode ourselves: parquet does not guarantee valid UTF-8 in string columns.
-    return column.cast(pa.binary()).to_pylist()
-
-
-def _read_parquet(shard: Shard, text_column: str, id_column: str, batch_rows: int) -> Iterator[ShardBatch]:
-    pf = _parquet_file(shard.path)
-    start = 0
-    for group in range(pf.metadata.num_row_groups):
-        n = pf.metadata.row_group(group).num_rows
-        done, error = 0, None
-        batches = pf.iter_batches(batch_size=batch_rows, row_groups=[group])
-        while True:
-            try:
-                record_batch = next(batches, None)
-            except (pa.ArrowException, OSError, MemoryError) as exc:  # a corrupt page: the rest of the group
-                error = str(exc)
-                break
-            if record_batch is None:
-                break
-            table = pa.Table.from_batches([record_batch])
-            yield _make_batch(shard, table, _text_bytes(table.column(text_column)), start + done, text_column,
-                              id_column, row_json)
-            done += table.num_rows
-        if done < n:
-            lo, hi = start + done, start + n
-            why = f"{UNREADABLE}row group {group} (rows {lo}-{hi - 1}): {error or f'read {done} of its {n} rows'}"
-            empty = pf.schema_arrow.empty_table()
-            for chunk in range(lo, hi, batch_rows):
-                batch = _make_batch(shard, empty, [], chunk, text_column, id_column, row_json)
-                batch.quarantined = [QuarantinedRow(r, why, None) for r in range(chunk, min(chunk + batch_rows, hi))]
-                yield batch
-        start += n
-
-
-def row_json(table: pa.Table, i: int) -> bytes:
-    """One row as JSON bytes: how a quarantined parquet row keeps all its fields."""
-    record = {name: _value(table.column(name), i) for name in table.column_names}
-    return json.dumps(record, default=repr, ensure_ascii=False).encode("utf-8", "backslashreplace")
-
-
-def _value(column: pa.ChunkedArray, i: int) -> Any:
-    try:
-        return column[i].as_py()
-    except (UnicodeDecodeError, pa.ArrowException, ValueError, OverflowError):  # e.g. invalid UTF-8 in a string
-        return column.cast(pa.binary())[i].as_py() if _is_text_type(column.type) else repr(column[i])
 
 
 # --- JSON Lines ----------------------------------------------------------------------------------
@@ -391,7 +293,7 @@ def _jsonl_batch(
             if text_column not in record:
                 error = f"missing text column {text_column!r}"
             else:
-                text, error = _decode_text(record[text_column])
+                text, error = decode_text(record[text_column])
         if error is not None:
             quarantined.append(QuarantinedRow(row, error, line))
             continue
@@ -407,71 +309,8 @@ def _jsonl_batch(
     if text_column not in table.column_names:  # only when no record survived
         table = table.append_column(text_column, pa.array([], pa.string()))
     first = rows[0] if rows else 0
-    batch = _make_batch(shard, table, texts, first, text_column, id_column, None, rows)
+    batch = make_batch(shard, table, texts, first, text_column, id_column, None, rows)
     batch.quarantined = quarantined
     return batch
 
 
-# --- shared --------------------------------------------------------------------------------------
-
-
-def _decode_text(value: object) -> tuple[str | None, str | None]:
-    """(text, None) for a usable document, (None, error) otherwise."""
-    if value is None:
-        return None, "text is null"
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return None, f"text is not valid UTF-8 ({exc.reason} at byte {exc.start})"
-    if not isinstance(value, str):
-        return None, f"text is a {type(value).__name__}, not a string"
-    if not value.strip():
-        return None, "text is empty"
-    return value, None
-
-
-def _id_values(column: pa.ChunkedArray) -> list[str | None]:
-    """Given ids as text: strings as they are (invalid UTF-8 escaped), other values as JSON (1 -> "1")."""
-    try:
-        values = column.to_pylist()
-    except UnicodeDecodeError:
-        values = column.cast(pa.binary()).to_pylist()  # bytes: decoded below
-    return [v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else as_text(v) for v in values]
-
-
-def _make_batch(shard, table, raw_text, start, text_column, id_column, raw_of, rows=None) -> ShardBatch:
-    """Split decoded records from unusable ones and guarantee the id column.
-
-    JSONL batches arrive already validated (`raw_of` None); parquet rows are checked here.
-    """
-    positions = np.arange(start, start + table.num_rows) if rows is None else np.asarray(rows, dtype=np.int64)
-    keep, texts, quarantined = [], [], []
-    if raw_of is None:  # validated by the caller
-        keep, texts = list(range(len(raw_text))), list(raw_text)
-    for i, value in enumerate(raw_text if raw_of is not None else ()):
-        text, error = _decode_text(value)
-        if error is None:
-            keep.append(i)
-            texts.append(text)
-        else:
-            quarantined.append(QuarantinedRow(int(positions[i]), error, raw_of(table, i)))
-    if len(keep) < table.num_rows:
-        table = table.take(pa.array(keep, pa.int64()))
-    positions = positions[keep].astype(np.int64)
-    if table.column(text_column).type != pa.string():
-        table = table.set_column(
-            table.schema.get_field_index(text_column), text_column, pa.array(texts, pa.string())
-        )
-    created = [f"{shard.name}:{row}" for row in positions]
-    if id_column in table.column_names:
-        given = _id_values(table.column(id_column))
-        ids = [v if v is not None else c for v, c in zip(given, created)]
-        if None in given and pa.types.is_string(table.schema.field(id_column).type):
-            # Missing ids are created, as for a shard without the column; every pass agrees on them.
-            index = table.schema.get_field_index(id_column)
-            table = table.set_column(index, id_column, pa.array(ids, pa.string()))
-    else:
-        ids = created
-        table = table.append_column(id_column, pa.array(created, pa.string()))
-    return ShardBatch(rows=positions, texts=texts, ids=ids, table=table, quarantined=quarantined)
