@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Axis", "ChartReading", "svgs_in"]
 
 NS = {"svg": "http://www.w3.org/2000/svg", "xlink": "http://www.w3.org/1999/xlink"}
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def svgs_in(page: str) -> list[str]:
@@ -22,16 +21,20 @@ def svgs_in(page: str) -> list[str]:
     return re.findall(r"<svg\b.*?</svg>", page, flags=re.S)
 
 
-def _label_value(text: str) -> float:
+def _label_value(text: str) -> float | None:
+    """A numeric tick label's value; None for a category name."""
     text = text.replace("\u2212", "-").replace(",", "").strip()
-    percent = text.endswith("%")
-    value = float(_NUMBER.search(text).group())
-    return value / 100 if percent else value
+    if not re.fullmatch(r"-?\d+(?:\.\d+)?%?", text):
+        return None
+    value = float(text.rstrip("%"))
+    return value / 100 if text.endswith("%") else value
 
 
 @dataclass(frozen=True)
 class Axis:
     ticks: list[tuple[float, float]]  # (value, pixel), in drawing order
+
+    labels: list[str] = field(default_factory=list)  # every tick label as written (categories included)
 
     @property
     def values(self) -> list[float]:
@@ -68,15 +71,18 @@ class ChartReading:
         return self.root.find(f".//svg:g[@id='{gid}']", NS)
 
     def _axis(self, prefix: str, coordinate: int) -> Axis:
-        ticks = []
+        ticks, labels = [], []
         for group in self.root.iter(f"{{{NS['svg']}}}g"):
             if not re.fullmatch(prefix + r"_\d+", group.get("id", "")):
                 continue
             use = group.find(".//svg:use", NS)
-            text = "".join(group.find(".//svg:text", NS).itertext())
+            text = " ".join("".join(t.itertext()) for t in group.findall(".//svg:text", NS))
+            labels.append(text)
             pixel = float(use.get("x" if coordinate == 0 else "y"))
-            ticks.append((_label_value(text), pixel))
-        return Axis(ticks)
+            value = _label_value(text)
+            if value is not None:
+                ticks.append((value, pixel))
+        return Axis(ticks, labels)
 
     def ids(self, prefix: str) -> list[str]:
         return [g.get("id") for g in self.root.iter(f"{{{NS['svg']}}}g") if g.get("id", "").startswith(prefix)]

@@ -35,6 +35,13 @@ def test_a_single_category_is_one_narrow_bar_not_the_full_width():
     assert float(width) < 300  # sized to its bars
 
 
+def test_cluster_sizes_group_a_long_tail():
+    sizes = {str(k): 1 for k in range(2, 40)} | {"2": 50, "250": 2}
+    chart = ChartReading(charts.cluster_sizes(sizes, title="sizes"))
+    assert chart.x.labels == ["2", "3", "4", "5-9", "10-99", "100-999"]
+    assert chart.bar_heights() == pytest.approx([50, 1, 1, 5, 30, 2], abs=0.1)
+
+
 def test_roc_ends_at_one_one_and_the_axes_are_the_unit_square():
     fpr, tpr = [0.0, 0.02, 0.1, 0.4, 1.0], [0.0, 0.5, 0.8, 0.95, 1.0]
     chart = ChartReading(charts.roc(fpr, tpr, title="roc", operating_point=(0.1, 0.8)))
@@ -90,6 +97,13 @@ def test_lines_with_bands_and_a_reference_line():
     assert all(float(v).is_integer() for v in chart.x.values)  # generations
     (_, y0), (_, y1) = chart.series("marker-reference")
     assert y0 == y1 == pytest.approx(1.1, abs=0.002)
+
+
+def test_roc_sampled_at_quantiles_still_runs_from_corner_to_corner():
+    fpr, tpr = [0.9, 0.5, 0.1, 0.02], [1.0, 0.97, 0.7, 0.3]  # cuts from the lowest score upwards
+    points = ChartReading(charts.roc(fpr, tpr, title="roc")).series("series-roc")
+    assert points[0] == pytest.approx((0, 0), abs=0.002) and points[-1] == pytest.approx((1, 1), abs=0.002)
+    assert [x for x, _ in points] == sorted(x for x, _ in points)
 
 
 def test_nothing_to_draw_gives_no_chart():

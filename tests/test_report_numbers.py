@@ -35,7 +35,8 @@ def test_horizon_reads_in_words_whichever_end_is_infinite(args, text):
     assert "inf" not in N.horizon(*args).replace("interval", "")
 
 
-@pytest.mark.parametrize(("value", "text"), [(12345, "12,345"), (0, "0"), (True, "not measured"), (NAN, "not measured")])
+@pytest.mark.parametrize(("value", "text"),
+                         [(12345, "12,345"), (0, "0"), (True, "not measured"), (NAN, "not measured")])
 def test_count(value, text):
     assert N.count(value) == text
 

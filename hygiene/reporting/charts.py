@@ -14,12 +14,12 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Line", "Marker", "COLORS", "histogram", "roc", "bars", "lines"]
+__all__ = ["Line", "Marker", "COLORS", "PALETTE", "histogram", "roc", "bars", "cluster_sizes", "lines"]
 
 COLORS = {
     "corpus": "#2e86c1", "flagged": "#c0392b", "human": "#27ae60", "machine": "#c0392b", "reference": "#555555",
@@ -172,7 +172,16 @@ def histogram(
 
 def roc(fpr: Sequence[float], tpr: Sequence[float], *, title: str, label: str = "detector",
         operating_point: tuple[float, float] | None = None, operating_label: str = "threshold") -> str:
-    """A ROC curve on the exact unit square, the chance diagonal, and the threshold's (FPR, TPR)."""
+    """A ROC curve on the exact unit square, the chance diagonal, and the threshold's (FPR, TPR).
+
+    Every ROC curve runs from (0, 0) (a threshold above every score) to (1, 1) (below every score);
+    points sampled at score quantiles may miss either end, so the ends are added where missing."""
+    pairs = sorted(zip(fpr, tpr))
+    if pairs[0] != (0, 0):
+        pairs.insert(0, (0.0, 0.0))
+    if pairs[-1] != (1, 1):
+        pairs.append((1.0, 1.0))
+    fpr, tpr = [f for f, _ in pairs], [t for _, t in pairs]
     with _figure(title) as (fig, ax):
         fig.set_size_inches(4.6, 4.0)
         ax.plot([0, 1], [0, 1], color="#999999", ls=":", lw=1, label="chance")
@@ -216,6 +225,22 @@ def bars(categories: Sequence[str], values: Sequence[float], *, title: str, xlab
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         return _svg(fig, title)
+
+
+def cluster_sizes(sizes: Mapping[str | int, int], *, title: str, max_bars: int = 12) -> str:
+    """Duplicate clusters per size (documents in the cluster); past `max_bars` sizes, sizes are grouped
+    (2, 3, 4, 5-9, 10-99, 100-999, ...) so that a long tail stays readable."""
+    pairs = sorted((int(k), int(v)) for k, v in sizes.items())
+    groups: dict[str, int] = {}
+    for size, n in pairs:
+        if len(pairs) <= max_bars or size < 5:
+            label = str(size)
+        else:
+            low = 5 if size < 10 else 10 ** int(math.log10(size))
+            label = f"{low}-{9 if size < 10 else 10 * low - 1}"
+        groups[label] = groups.get(label, 0) + n
+    return bars(list(groups), list(groups.values()), title=title, xlabel="documents in the cluster",
+                ylabel="clusters")
 
 
 def lines(series: Sequence[Line], *, title: str, xlabel: str, ylabel: str, reference: Marker | None = None,
