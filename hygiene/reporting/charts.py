@@ -152,8 +152,8 @@ def histogram(
         else:
             patches.set_label(label)
             handles = []
-        for line in overlays:
-            drawn, = ax.plot(line.x, line.y, color=line.color, lw=1.8, label=line.label,
+        for line in overlays:  # per-bin values: drawn as steps over the bins, not as a zigzag between centres
+            drawn, = ax.plot(line.x, line.y, color=line.color, lw=1.6, label=line.label, drawstyle="steps-mid",
                              ls="--" if line.dashed else "-")
             drawn.set_gid(f"series-{_slug(line.label)}")
         if threshold is not None:
@@ -200,7 +200,8 @@ def roc(fpr: Sequence[float], tpr: Sequence[float], *, title: str, label: str = 
         ax.grid(True, axis="both")
         ax.set_xlabel("false-positive rate (human text flagged)")
         ax.set_ylabel("true-positive rate (machine text flagged)")
-        _legend(fig, ax)
+        # below the diagonal is where a useful detector never goes: the legend covers nothing there
+        ax.legend(loc="lower right", fontsize=8, frameon=True, framealpha=0.9, edgecolor="#dddddd")
         return _svg(fig, title)
 
 

@@ -42,7 +42,7 @@ def _environment(extra: tuple[str, ...]):
         lstrip_blocks=True,
     )
     env.filters.update(_FILTERS)
-    env.globals.update(horizon=numbers.horizon, measured=numbers.is_measured)
+    env.globals.update(horizon_range=numbers.horizon, measured=numbers.is_measured)
     return env
 
 
