@@ -9,13 +9,15 @@ Layout under a key prefix ``P`` (several indexes can share a server):
 - ``P:s:<block>``: signatures of rows ``block*1024 .. +1023`` packed in one string (SETRANGE);
 - ``P:parent``: hash row -> cluster parent; ``P:x:<n>``: hash normalised-text hash -> first row.
 
-A commit is one MULTI/EXEC transaction; appending rows to a bucket runs as a server-side script in
-it, so concurrent writers never lose each other's rows.
+A commit is one MULTI/EXEC transaction; appending rows to buckets runs as server-side scripts in it
+(thousands of fields per call, packed into a few binary arguments), so concurrent writers never lose
+each other's rows.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -26,13 +28,35 @@ from hygiene.dedup.storage import DedupIndexError, IndexStorage, IndexUpdate
 __all__ = ["RedisStorage"]
 
 _BLOCK = 1024  # signatures per string
-# Append each ARGV value to the field before it: ARGV = field1, value1, field2, value2, ...
-_APPEND_FIELDS = """
-for i = 1, #ARGV, 2 do
-  local old = redis.call('HGET', KEYS[1], ARGV[i]) or ''
-  redis.call('HSET', KEYS[1], ARGV[i], old .. ARGV[i + 1])
+_CHUNK = 16384  # hash fields per script call
+# Scripts take packed arrays (one argument each, so the client packs a few large strings, not one
+# argument per field): ARGV[1] = uint32 index into KEYS per field, ARGV[2] = 8-byte fields,
+# ARGV[3] = 8-byte values. mode 'append' appends each value to its field; 'setnx' sets absent fields.
+# (Grouping each hash's fields into one HMGET/HSET was measured slower: hashes hold few fields.)
+_SET_FIELDS = """
+local idx, fields, values, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+for i = 0, #fields / 8 - 1 do
+  local key = KEYS[struct.unpack('<I4', idx, 4 * i + 1)]
+  local f = string.sub(fields, 8 * i + 1, 8 * i + 8)
+  local v = string.sub(values, 8 * i + 1, 8 * i + 8)
+  if mode == 'append' then
+    redis.call('HSET', key, f, (redis.call('HGET', key, f) or '') .. v)
+  else
+    redis.call('HSETNX', key, f, v)
+  end
 end
 return 0
+"""
+# Returns {uint32 byte length per field, the values concatenated}; a missing field has length 0.
+_GET_FIELDS = """
+local idx, fields = ARGV[1], ARGV[2]
+local lengths, values = {}, {}
+for i = 0, #fields / 8 - 1 do
+  local v = redis.call('HGET', KEYS[struct.unpack('<I4', idx, 4 * i + 1)], string.sub(fields, 8 * i + 1, 8 * i + 8)) or ''
+  lengths[i + 1] = struct.pack('<I4', #v)
+  values[i + 1] = v
+end
+return {table.concat(lengths), table.concat(values)}
 """
 
 
@@ -53,7 +77,8 @@ class RedisStorage(IndexStorage):
         self._r = client
         self.prefix = prefix
         self._shift = np.uint64(64 - bucket_bits)
-        self._append = client.register_script(_APPEND_FIELDS)
+        self._set = client.register_script(_SET_FIELDS)
+        self._get = client.register_script(_GET_FIELDS)
         try:
             client.ping()
         except _redis().RedisError as exc:
@@ -71,14 +96,45 @@ class RedisStorage(IndexStorage):
     def _key(self, *parts: object) -> str:
         return ":".join((self.prefix, *map(str, parts)))
 
-    def _groups(self, keys: np.ndarray) -> dict[int, np.ndarray]:
-        """Positions of ``keys`` per hash (top bits of the key)."""
-        top = (np.asarray(keys, dtype=np.uint64) >> self._shift).astype(np.int64)
-        if not len(top):
-            return {}
+    def _chunks(self, kind: str, keys: np.ndarray) -> Iterator[tuple[list[str], bytes, bytes, np.ndarray]]:
+        """Per script call: hash names, packed uint32 hash index and 8-byte field per key, positions.
+
+        Keys are taken in hash order, so a call names each hash it touches once.
+        """
+        keys = np.ascontiguousarray(keys, dtype=np.uint64)
+        top = (keys >> self._shift).astype(np.int64)
         order = np.argsort(top, kind="stable")
-        bounds = np.flatnonzero(np.concatenate(([True], top[order][1:] != top[order][:-1], [True])))
-        return {int(top[order[a]]): order[a:b] for a, b in zip(bounds[:-1], bounds[1:])}
+        for start in range(0, len(keys), _CHUNK):
+            part = order[start : start + _CHUNK]
+            names, index = np.unique(top[part], return_inverse=True)
+            packed = (index + 1).astype("<u4").tobytes()
+            yield [self._key(kind, n) for n in names.tolist()], packed, keys[part].astype("<u8").tobytes(), part
+
+    def _set_fields(self, pipe: Any, kind: str, keys: np.ndarray, values: np.ndarray, mode: str) -> None:
+        values = np.ascontiguousarray(values, dtype="<i8")
+        for names, index, fields, part in self._chunks(kind, keys):
+            self._set(keys=names, args=[index, fields, values[part].tobytes(), mode], client=pipe)
+
+    def _get_fields(self, kind: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each key's stored int64 values: (values concatenated in key order, count per key)."""
+        pipe = self._r.pipeline(transaction=False)
+        parts = []
+        for names, index, fields, part in self._chunks(kind, keys):
+            self._get(keys=names, args=[index, fields], client=pipe)
+            parts.append(part)
+        replies = pipe.execute()
+        if not replies:
+            return np.empty(0, np.int64), np.zeros(len(keys), np.int64)
+        order = np.concatenate(parts)
+        counts_in_order = np.concatenate([np.frombuffer(r[0], dtype="<u4") for r in replies]).astype(np.int64) // 8
+        values_in_order = np.frombuffer(b"".join(r[1] for r in replies), dtype="<i8").astype(np.int64)
+        counts = np.empty(len(keys), np.int64)
+        counts[order] = counts_in_order
+        starts = np.empty(len(keys), np.int64)
+        starts[order] = np.cumsum(counts_in_order) - counts_in_order
+        # back to key order: key k's values are values_in_order[starts[k] : starts[k] + counts[k]]
+        step = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return values_in_order[np.repeat(starts, counts) + step], counts
 
     def meta(self) -> dict[str, Any] | None:
         raw = self._r.get(self._key("meta"))
@@ -89,42 +145,23 @@ class RedisStorage(IndexStorage):
         bands = update.band_keys.shape[1] if update.band_keys.ndim == 2 else 0
         keys = np.ascontiguousarray(update.band_keys.reshape(-1), dtype=np.uint64)
         rows = np.repeat(np.asarray(update.rows, dtype=np.int64), bands)
-        for top, pos in self._groups(keys).items():
-            args: list[bytes] = []
-            for p in pos:
-                args += (keys[p].tobytes(), rows[p].tobytes())
-            self._append(keys=[self._key("b", top)], args=args, client=pipe)
+        self._set_fields(pipe, "b", keys, rows, "append")
         sig = np.ascontiguousarray(update.signatures, dtype=np.uint32)
         row_bytes = sig.shape[1] * 4 if sig.ndim == 2 else 0
         for k, row in enumerate(np.asarray(update.rows, dtype=np.int64).tolist()):
             pipe.setrange(self._key("s", row // _BLOCK), (row % _BLOCK) * row_bytes, sig[k].tobytes())
         if len(update.parent_rows):
             pipe.hset(self._key("parent"), mapping=dict(zip(update.parent_rows.tolist(), update.parents.tolist())))
-        exact = np.ascontiguousarray(update.exact_keys, dtype=np.uint64)
-        for top, pos in self._groups(exact).items():
-            for p in pos:
-                pipe.hsetnx(self._key("x", top), exact[p].tobytes(), int(update.exact_rows[p]))
+        # setnx: the first row with a text stays its original
+        self._set_fields(pipe, "x", update.exact_keys, update.exact_rows, "setnx")
         pipe.set(self._key("meta"), json.dumps(update.meta))
         pipe.execute()
 
     def bucket_rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keys = np.ascontiguousarray(keys, dtype=np.uint64)
-        groups = self._groups(keys)
-        pipe = self._r.pipeline(transaction=False)
-        for top, pos in groups.items():
-            pipe.hmget(self._key("b", top), [keys[p].tobytes() for p in pos])
-        positions, rows = [], []
-        for pos, values in zip(groups.values(), pipe.execute()):
-            for p, value in zip(pos, values):
-                if value:
-                    found = np.frombuffer(value, dtype=np.int64)
-                    positions.append(np.full(len(found), p, dtype=np.int64))
-                    rows.append(found)
-        if not rows:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        pos_all, rows_all = np.concatenate(positions), np.concatenate(rows)
-        order = np.lexsort((rows_all, pos_all))
-        return pos_all[order], rows_all[order]
+        rows, counts = self._get_fields("b", keys)
+        pos = np.repeat(np.arange(len(counts)), counts)
+        order = np.lexsort((rows, pos))
+        return pos[order], rows[order]
 
     def signatures(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
@@ -149,16 +186,9 @@ class RedisStorage(IndexStorage):
         return np.array([int(v) if v is not None else r for r, v in zip(rows.tolist(), values)], dtype=np.int64)
 
     def exact_rows(self, keys: np.ndarray) -> np.ndarray:
-        keys = np.ascontiguousarray(keys, dtype=np.uint64)
-        out = np.full(len(keys), -1, dtype=np.int64)
-        groups = self._groups(keys)
-        pipe = self._r.pipeline(transaction=False)
-        for top, pos in groups.items():
-            pipe.hmget(self._key("x", top), [keys[p].tobytes() for p in pos])
-        for pos, values in zip(groups.values(), pipe.execute()):
-            for p, value in zip(pos, values):
-                if value is not None:
-                    out[p] = int(value)
+        rows, counts = self._get_fields("x", keys)
+        out = np.full(len(counts), -1, dtype=np.int64)
+        out[counts > 0] = rows
         return out
 
     def size_bytes(self) -> int:
