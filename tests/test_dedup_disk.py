@@ -12,9 +12,9 @@ from dedup_support import near_duplicate_signatures, near_duplicate_texts
 from detectors.dedup import DedupConfig, find_near_duplicates
 from detectors.minhash import sign
 from hygiene.dedup.partitioned import (
+    DedupWorkDirError,
     DiskDedup,
     DiskDedupResult,
-    DedupWorkDirError,
 )
 
 

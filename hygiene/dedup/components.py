@@ -71,7 +71,8 @@ class CappedUnionFind:
     def _index(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
         idx = np.searchsorted(self.nodes, rows)
-        if len(rows) and (idx.max() >= len(self.nodes) or np.any(self.nodes[np.minimum(idx, len(self.nodes) - 1)] != rows)):
+        inside = np.minimum(idx, len(self.nodes) - 1)
+        if len(rows) and (idx.max() >= len(self.nodes) or np.any(self.nodes[inside] != rows)):
             raise ValueError("an edge names a row that is not a node")
         return idx
 

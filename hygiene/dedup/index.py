@@ -128,7 +128,8 @@ class DedupIndex:
 
     def _local(self, rows: np.ndarray, old_rows: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
         """Index of each row in concat(old_rows, new_rows), both sorted (old rows are those < n_docs)."""
-        return np.where(rows < self.n_docs, np.searchsorted(old_rows, rows), len(old_rows) + np.searchsorted(new_rows, rows))
+        new = len(old_rows) + np.searchsorted(new_rows, rows)
+        return np.where(rows < self.n_docs, np.searchsorted(old_rows, rows), new)
 
     def update(self, signatures: np.ndarray, exact_keys: np.ndarray | None = None) -> IndexResult:
         """Check a batch against the index and itself, then add it (atomically). Rows follow on."""

@@ -52,7 +52,8 @@ _GET_FIELDS = """
 local idx, fields = ARGV[1], ARGV[2]
 local lengths, values = {}, {}
 for i = 0, #fields / 8 - 1 do
-  local v = redis.call('HGET', KEYS[struct.unpack('<I4', idx, 4 * i + 1)], string.sub(fields, 8 * i + 1, 8 * i + 8)) or ''
+  local key = KEYS[struct.unpack('<I4', idx, 4 * i + 1)]
+  local v = redis.call('HGET', key, string.sub(fields, 8 * i + 1, 8 * i + 8)) or ''
   lengths[i + 1] = struct.pack('<I4', #v)
   values[i + 1] = v
 end
