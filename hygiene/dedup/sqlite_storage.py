@@ -54,9 +54,11 @@ class SQLiteStorage(IndexStorage):
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            keys = np.ascontiguousarray(update.band_keys.reshape(-1), dtype=np.uint64).view(np.int64)
+            order = np.argsort(keys, kind="stable")  # B-tree inserts in key order touch each page once
             db.executemany(
                 "INSERT OR IGNORE INTO buckets VALUES (?, ?)",
-                zip(_signed(update.band_keys.reshape(-1)), np.repeat(update.rows, bands).tolist()),
+                zip(keys[order].tolist(), np.repeat(update.rows, bands)[order].tolist()),
             )
             sig = np.ascontiguousarray(update.signatures, dtype=np.uint32)
             db.executemany(
