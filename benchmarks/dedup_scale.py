@@ -183,18 +183,24 @@ def run_index(corpus: SyntheticCorpus, args: argparse.Namespace) -> dict:
 
 def run_torch_minhash(corpus: SyntheticCorpus, args: argparse.Namespace) -> dict:
     from detectors.minhash import hash_shingles
-    from detectors.minhash_torch import sign_torch
+    from detectors.minhash_torch import permute_min, sign_torch
 
     texts, _ = corpus.batch(0, corpus.n_docs)
+    cfg = DedupConfig().minhash
     sign(texts[:100]), sign_torch(texts[:100])  # warm-up (JIT, torch)
+    expected = sign(texts, cfg)
     timings = {}
-    for name, fn in [("numba_sign", lambda: sign(texts)), ("torch_cpu_sign", lambda: sign_torch(texts)),
-                     ("hash_shingles_only", lambda: hash_shingles(texts, DedupConfig().minhash))]:
+    for name, fn in [
+        ("numba_sign", lambda: sign(texts, cfg)),
+        ("hash_shingles_only", lambda: hash_shingles(texts, cfg)),
+        ("torch_cpu_sign_int32", lambda: sign_torch(texts, cfg)),
+        ("torch_cpu_sign_int64", lambda: permute_min(*hash_shingles(texts, cfg), cfg, exact_int64=True)),
+    ]:
         t = time.perf_counter()
         out = fn()
         timings[name] = time.perf_counter() - t
-        if name == "torch_cpu_sign":
-            assert np.array_equal(out, sign(texts)), "torch signatures differ"
+        if name.startswith("torch"):
+            assert np.array_equal(out, expected), f"{name}: signatures differ"
     return {"timings": timings, "docs_per_s": {k: round(corpus.n_docs / v) for k, v in timings.items()}}
 
 

@@ -12,7 +12,15 @@ import torch
 from test_minhash import CONFIGS, random_doc
 
 from detectors.minhash import MinHashConfig, hash_shingles, sign
-from detectors.minhash_torch import _fmix32, _mul32, permute_min, sign_torch
+from detectors.minhash_torch import (
+    _as_int32,
+    _fmix32_int32,
+    _fmix32_int64,
+    _mul32,
+    _wrapping_ok,
+    permute_min,
+    sign_torch,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +36,15 @@ def test_bit_identical_on_cpu(docs: list[str], config: MinHashConfig) -> None:
     np.testing.assert_array_equal(ours, sign(docs, config))
 
 
-def test_chunks_split_documents(docs: list[str]) -> None:
+@pytest.mark.parametrize("exact_int64", [False, True], ids=["int32-wrapping", "int64-exact"])
+def test_both_paths_and_chunks_split_documents(docs: list[str], exact_int64: bool) -> None:
+    assert _wrapping_ok("cpu")  # so the default CPU path is the int32 one tested above
     config = MinHashConfig(num_perm=64)
     values, offsets = hash_shingles(docs[:120], config)
     expected = sign(docs[:120], config)
     for cells in (64 * 997, 64 * 10_007):  # chunk edges fall inside documents
-        np.testing.assert_array_equal(permute_min(values, offsets, config, chunk_cells=cells), expected)
+        got = permute_min(values, offsets, config, chunk_cells=cells, exact_int64=exact_int64)
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_32_bit_arithmetic_is_exact() -> None:
@@ -49,7 +60,8 @@ def test_32_bit_arithmetic_is_exact() -> None:
     ref ^= ref >> np.uint32(13)
     ref = ref * np.uint32(0xC2B2AE35)
     ref ^= ref >> np.uint32(16)
-    np.testing.assert_array_equal(_fmix32(torch.from_numpy(x.astype(np.int64))).numpy(), ref.astype(np.int64))
+    np.testing.assert_array_equal(_fmix32_int64(torch.from_numpy(x.astype(np.int64))).numpy(), ref.astype(np.int64))
+    np.testing.assert_array_equal(_fmix32_int32(_as_int32(h)).numpy().view(np.uint32), ref)
 
 
 def test_empty_input() -> None:
@@ -61,8 +73,12 @@ def test_empty_input() -> None:
 def test_bit_identical_on_gpu(docs: list[str]) -> None:
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
+    assert _wrapping_ok("cuda")
     for config in CONFIGS:
-        np.testing.assert_array_equal(sign_torch(docs, config, device="cuda"), sign(docs, config))
+        values, offsets = hash_shingles(docs, config)
+        for exact_int64 in (False, True):
+            got = permute_min(values, offsets, config, device="cuda", exact_int64=exact_int64)
+            np.testing.assert_array_equal(got, sign(docs, config))
     big = docs * 50
     sign_torch(big[:100], device="cuda")
     torch.cuda.synchronize()
