@@ -126,3 +126,14 @@ def test_bad_arguments(tmp_path: Path) -> None:
         dedup.add(np.zeros((3, 64), np.uint32))
     empty = dedup.run()
     assert empty.n_docs == 0 and empty.n_duplicates == 0 and empty.read().num_rows == 0
+
+
+def test_pair_partitions_follow_the_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More pair partitions than key partitions (large corpora) give the same result."""
+    import hygiene.dedup.partitioned as partitioned
+
+    monkeypatch.setattr(partitioned, "ROWS_PER_PAIR_PARTITION", 97)
+    sig = near_duplicate_signatures(3000, copies=600, edit=0.3, seed=12)
+    result = run_disk(tmp_path / "w", sig, DedupConfig(), batch=1000, partitions=2, max_cluster=None)
+    assert len(list((tmp_path / "w" / "edges").iterdir())) > 20
+    assert_same(result, sig, DedupConfig())

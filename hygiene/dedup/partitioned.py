@@ -60,6 +60,7 @@ ROW, DUPLICATE_OF, SIMILARITY = "row", "duplicate_of", "similarity"
 KEY_RECORD = np.dtype([("key", "<u8"), ("row", "<i8")])
 PAIR_RECORD = np.dtype([("i", "<i8"), ("j", "<i8")])
 _SIMILARITY_CHUNK = 1 << 16  # (representative, duplicate) pairs read back at once
+ROWS_PER_PAIR_PARTITION = 1 << 14
 
 
 class DedupWorkDirError(HygieneError):
@@ -163,8 +164,9 @@ class DiskDedup:
 
     Rows are numbered in the order they are added; a cluster keeps its smallest row. Memory per
     stage is about one partition: N * bands * 16 / partitions bytes of key records while finding
-    candidates (6 MB for 1M documents at the defaults), plus the candidate pairs of one partition
-    and their signatures while verifying.
+    candidates (6 MB for 1M documents at the defaults: raise ``partitions`` with the corpus), and
+    while verifying, the candidate pairs whose first row is in one block of at most
+    ``ROWS_PER_PAIR_PARTITION`` rows, with their signatures.
     """
 
     def __init__(
@@ -247,8 +249,13 @@ class DiskDedup:
         write_json(self.work_dir / MANIFEST, manifest)
         return result
 
+    def _pair_partitions(self) -> int:
+        # Verifying a pair partition reads the signatures of its pairs' rows (512 bytes each at 128
+        # permutations), so pair partitions cover at most ROWS_PER_PAIR_PARTITION first rows each.
+        return max(self.partitions, -(-self.n_docs // ROWS_PER_PAIR_PARTITION))
+
     def _block(self) -> int:
-        return max(1, -(-self.n_docs // self.partitions))  # rows per pair partition
+        return max(1, -(-self.n_docs // self._pair_partitions()))  # first rows per pair partition
 
     def _find_candidates(self) -> None:
         block = self._block()
@@ -259,12 +266,12 @@ class DiskDedup:
             i, j = candidates_of_partition(np.fromfile(path, dtype=KEY_RECORD), self.config.max_bucket)
             pairs = np.empty(len(i), dtype=PAIR_RECORD)
             pairs["i"], pairs["j"] = i, j
-            for q, group in _scatter(pairs, i // block, self.partitions):
+            for q, group in _scatter(pairs, i // block, self._pair_partitions()):
                 _append(_part(self.work_dir / PAIRS, q), group)
 
     def _verify(self) -> tuple[int, int]:
         n_candidates = n_verified = 0
-        for q in range(self.partitions):
+        for q in range(self._pair_partitions()):
             path = _part(self.work_dir / PAIRS, q)
             if not path.exists():
                 continue
@@ -279,7 +286,7 @@ class DiskDedup:
         return n_candidates, n_verified
 
     def _edge_parts(self) -> Iterator[np.ndarray]:
-        for q in range(self.partitions):
+        for q in range(self._pair_partitions()):
             path = self.work_dir / EDGES / f"part-{q:05d}.npy"
             if path.exists():
                 yield np.load(path)
