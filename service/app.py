@@ -1,5 +1,5 @@
 """The FastAPI app: score texts, upload shards, run clean/score/risk jobs over shards under the data roots
-or uploaded, fetch reports.
+or uploaded, fetch reports and outputs; a web console for people at `/`.
 
 `create_app(settings, scorer=None)` builds it from the routers in service/routers/; without a scorer
 the detector the settings describe is loaded in the background after start-up (/readyz says when it is
@@ -14,14 +14,16 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from hygiene.pipeline.scoring import Scorer
 
+from .console import STATIC_DIR
 from .errors import ApiError, install_error_handlers
 from .middleware import BodyLimit, RequestMetrics
 from .outputs import sweep_deleted
-from .routers import jobs, ops, score, uploads
+from .routers import console, jobs, ops, score, uploads
 from .settings import ServiceSettings
 from .state import ServiceState, start_workers
 
@@ -57,10 +59,12 @@ def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastA
                                      "(see README: Service).")
     app.state.hygiene = state
     install_error_handlers(app)
-    for router in (ops.router, score.router, jobs.router, uploads.router):
+    for router in (ops.router, score.router, jobs.router, uploads.router, console.router):
         app.include_router(router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
-                       streamed={uploads.UPLOADS: settings.max_shard_bytes})
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console_static")
+    shard_sized = {uploads.UPLOADS: settings.max_shard_bytes,
+                   console.CONSOLE_UPLOADS: settings.max_shard_bytes + console.FORM_FRAMING_BYTES}
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed=shard_sized)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app
 

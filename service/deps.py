@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from .errors import ApiError
 from .jobs import JobRecord
 from .security import token_matches
+from .session import has_session
 from .state import ServiceState
 from .uploads import Upload
 
@@ -30,9 +31,12 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token
 
 async def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                         request: Request, state: StateDep) -> None:
-    """Pass when no token is configured or the request carries it; 401 otherwise."""
+    """Pass when no token is configured, the request carries it, or (GET and HEAD only: reports and
+    downloads in a browser) the console's login cookie; 401 otherwise."""
     expected = state.settings.token
     if expected is None:
+        return
+    if request.method in ("GET", "HEAD") and has_session(request, expected):
         return
     if not token_matches(expected, request.headers.get("authorization")):
         raise ApiError(401, "unauthorized", "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})

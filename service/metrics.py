@@ -45,12 +45,21 @@ def route_label(scope) -> str:
     path = getattr(scope.get("route"), "path", None)
     if path:
         return path
-    routes = getattr(getattr(scope.get("app"), "router", None), "routes", ())
-    for route in routes:  # routes added by Starlette itself (docs, mounts) do not always leave scope["route"]
-        template = getattr(route, "path", None)  # FastAPI's included-router entries have no path of their own
-        if template and route.matches(scope)[0] is Match.FULL:
-            return template
-    return "unmatched"
+    # Not set by every route (Starlette's own, mounts) nor for requests refused before routing: match here.
+    return _match(getattr(getattr(scope.get("app"), "router", None), "routes", ()), scope) or "unmatched"
+
+
+def _match(routes, scope) -> str | None:
+    for route in routes:
+        nested = getattr(route, "original_router", None)  # FastAPI keeps an included router whole
+        if nested is not None:
+            found = _match(getattr(nested, "routes", ()), scope)
+            if found:
+                prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+                return prefix + found
+        elif getattr(route, "path", None) and route.matches(scope)[0] is Match.FULL:
+            return route.path
+    return None
 
 
 class Metrics:

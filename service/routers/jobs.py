@@ -16,9 +16,10 @@ from ..deps import AUTH, StateDep, find_job
 from ..errors import ERROR_RESPONSES, ApiError
 from ..jobs import FINAL_STATES, JobRecord
 from ..outputs import OutputError, list_outputs, remove_outputs, resolve_output
+from ..state import ServiceState
 from ..submit import SubmitError, prepare_job
 
-__all__ = ["router"]
+__all__ = ["router", "enqueue_job", "delete_job", "location"]
 
 router = APIRouter(tags=["jobs"], dependencies=[AUTH])
 
@@ -29,16 +30,7 @@ JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 async def submit(body: S.JobRequest, state: StateDep, request: Request, response: Response) -> S.Job:
     """Queue a clean, score or risk job over shards under the data roots or uploaded. Inputs (and a risk
     job's references) are checked before queueing. `Location` names the new job."""
-    settings = state.settings
-    async with state.uploads_lock:
-        try:
-            inputs, config, options = await asyncio.to_thread(prepare_job, body, settings)
-        except SubmitError as exc:
-            raise ApiError(exc.status, exc.code, str(exc)) from exc
-        job_id = state.store.create(body.kind, [str(p) for p in inputs], config, body.annotate_kept,
-                                    settings.output_root, options)
-    if state.runner is not None:
-        state.runner.wake()
+    job_id = await enqueue_job(state, body)
     response.headers["Location"] = location(request, "get_job", job_id=job_id)
     return S.job_view(find_job(state, job_id))
 
@@ -67,13 +59,7 @@ async def cancel_job(job_id: str, state: StateDep) -> Response | S.Job:
     finished (succeeded, failed or cancelled) job with its output directory (204)."""
     job = find_job(state, job_id)
     if job.state in FINAL_STATES:
-        deleted = state.store.delete(job_id)
-        if deleted is None:
-            raise ApiError(404, "job_not_found", f"no job {job_id!r}")
-        try:
-            await asyncio.to_thread(remove_outputs, deleted.out, state.settings.output_root)
-        except OutputError as exc:
-            raise ApiError(exc.status, "path_refused", str(exc)) from exc
+        await delete_job(state, job_id)
         return Response(status_code=204)
     state.store.cancel(job_id)
     return S.job_view(find_job(state, job_id))
@@ -123,12 +109,39 @@ async def download_job_output(job_id: str, path: str, state: StateDep) -> FileRe
                         content_disposition_type="attachment", headers={"X-Content-Type-Options": "nosniff"})
 
 
+async def delete_job(state: ServiceState, job_id: str) -> None:
+    """Delete a finished job's row, then its output directory (ApiError when missing or still live)."""
+    deleted = state.store.delete(job_id)
+    if deleted is None:
+        job = find_job(state, job_id)  # 404 when gone
+        raise ApiError(409, "not_finished", f"job {job_id} is {job.state}; cancel it first")
+    try:
+        await asyncio.to_thread(remove_outputs, deleted.out, state.settings.output_root)
+    except OutputError as exc:
+        raise ApiError(exc.status, "path_refused", str(exc)) from exc
+
+
+async def enqueue_job(state: ServiceState, body: S.JobRequest) -> str:
+    """Check a job request and queue it (ApiError when refused); returns the job id. Shared with the console."""
+    settings = state.settings
+    async with state.uploads_lock:
+        try:
+            inputs, config, options = await asyncio.to_thread(prepare_job, body, settings)
+        except SubmitError as exc:
+            raise ApiError(exc.status, exc.code, str(exc)) from exc
+        job_id = state.store.create(body.kind, [str(p) for p in inputs], config, body.annotate_kept,
+                                    settings.output_root, options)
+    if state.runner is not None:
+        state.runner.wake()
+    return job_id
+
+
 def location(request: Request, route: str, **params: str) -> str:
     """The path of a named route, behind whatever prefix the server is mounted at (for `Location`)."""
     return request.scope.get("root_path", "") + request.app.url_path_for(route, **params)
 
 
-def _finished(state, job_id: str) -> JobRecord:
+def _finished(state: ServiceState, job_id: str) -> JobRecord:
     job = find_job(state, job_id)
     if job.state not in FINAL_STATES:
         raise ApiError(409, "not_finished", f"job {job_id} is {job.state}; its outputs are listed once it ends")

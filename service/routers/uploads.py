@@ -13,10 +13,11 @@ from fastapi.responses import Response
 from .. import schemas as S
 from ..deps import AUTH, StateDep, find_upload
 from ..errors import ERROR_RESPONSES, ApiError
+from ..state import ServiceState
 from ..uploads import UPLOAD_ID, UploadError
 from .jobs import location
 
-__all__ = ["router", "UPLOADS"]
+__all__ = ["router", "UPLOADS", "remove_upload"]
 
 UPLOADS = "/v1/uploads"
 
@@ -70,10 +71,15 @@ async def get_upload(upload_id: UploadId, state: StateDep) -> S.Upload:
 @router.delete(UPLOADS + "/{upload_id}", status_code=204, responses=ERROR_RESPONSES)
 async def delete_upload(upload_id: UploadId, state: StateDep) -> Response:
     """Delete an upload. 409 while a queued or running job reads it (finished jobs keep their outputs)."""
+    await remove_upload(state, upload_id)
+    return Response(status_code=204)
+
+
+async def remove_upload(state: ServiceState, upload_id: str) -> None:
+    """Delete an upload unless a queued or running job reads it (ApiError 404 / 409). Shared with the console."""
     async with state.uploads_lock:
         find_upload(state, upload_id)
         where = state.uploads.location(upload_id)
         if any(Path(p).is_relative_to(where) for p in state.store.paths_in_use()):
             raise ApiError(409, "upload_in_use", f"upload {upload_id} is an input of a queued or running job")
         await asyncio.to_thread(state.uploads.delete, upload_id)
-    return Response(status_code=204)
