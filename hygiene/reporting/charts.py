@@ -144,14 +144,13 @@ def histogram(
         patches = ax.bar(lefts, counts, width=widths, align="edge", color=colors, alpha=0.75, linewidth=0)
         for i, patch in enumerate(patches):
             patch.set_gid(f"bar-{i}")
-        if threshold is not None and any(above) and not all(above):
-            from matplotlib.patches import Patch
+        from matplotlib.patches import Patch
 
+        if threshold is not None and any(above) and not all(above):
             handles = [Patch(color=COLORS["corpus"], alpha=0.75, label=f"{label}, below the threshold"),
                        Patch(color=COLORS["flagged"], alpha=0.75, label=f"{label}, at or above it")]
         else:
-            patches.set_label(label)
-            handles = []
+            handles = [Patch(color=COLORS["corpus"], alpha=0.75, label=label)]
         for line in overlays:  # per-bin values: drawn as steps over the bins, not as a zigzag between centres
             drawn, = ax.plot(line.x, line.y, color=line.color, lw=1.6, label=line.label, drawstyle="steps-mid",
                              ls="--" if line.dashed else "-")
