@@ -45,6 +45,10 @@ class Axis:
         values = sorted(self.values)
         return min(b - a for a, b in zip(values, values[1:]))
 
+    def labels_match_positions(self, tolerance_px: float = 0.5) -> bool:
+        """Every tick label's value sits where the axis's scale puts it (no label off its tick)."""
+        return all(abs(self.pixel(v) - p) <= tolerance_px for v, p in self.ticks)
+
     def value(self, pixel: float) -> float:
         """The data value at `pixel`, from the two outermost ticks (a linear axis)."""
         (v0, p0), (v1, p1) = min(self.ticks), max(self.ticks)

@@ -12,6 +12,7 @@ from hygiene.reporting import charts
 
 
 def _top_tick_fits(axis, maximum: float) -> None:
+    assert axis.labels_match_positions(), axis.ticks
     top = max(axis.values)
     assert top >= maximum - 1e-9, (top, maximum)
     assert top - maximum <= axis.step + 1e-9, (top, maximum, axis.step)
@@ -83,6 +84,15 @@ def test_shares_histogram_with_reference_lines_reads_in_percent():
     _top_tick_fits(chart.y, 0.3)
     labels = "".join(chart.root.itertext())
     assert "%" in labels
+
+
+@pytest.mark.parametrize("top", [0.075, 0.0375, 0.3, 0.012, 0.0009])
+def test_percent_labels_are_exact_at_every_step(top):
+    edges = np.linspace(0, 1, 5).tolist()
+    chart = ChartReading(charts.histogram(edges, [top / 3, top, top / 2, 0], title=f"p{top}", xlabel="x",
+                                          percent=True))
+    _top_tick_fits(chart.y, top)
+    assert chart.bar_heights()[1] == pytest.approx(top, rel=0.01)
 
 
 def test_lines_with_bands_and_a_reference_line():

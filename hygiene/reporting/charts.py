@@ -96,14 +96,16 @@ def _value_axis(ax, values: Sequence[float], *, from_zero: bool, integer: bool =
     lo, hi = (min(0.0, min(data)) if from_zero else min(data)), max(data)
     if hi <= lo:
         hi = lo + (1.0 if integer or lo == 0 else abs(lo) * 0.1)
-    ticks = MaxNLocator(nbins=5, integer=integer, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
-    ticks = [t for t in ticks if t <= hi or t == min(t2 for t2 in ticks if t2 >= hi)]
-    ticks = [t for t in ticks if t >= lo or t == max(t2 for t2 in ticks if t2 <= lo)]
+    ticks = list(MaxNLocator(nbins=5, integer=integer, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi))
+    fuzz = 1e-9 * (ticks[-1] - ticks[0])  # 0.30000000000000004 covers 0.3
+    top = min(t for t in ticks if t >= hi - fuzz)  # the first tick at or above the data, at most a step above
+    bottom = max(t for t in ticks if t <= lo + fuzz)
+    ticks = [t for t in ticks if bottom <= t <= top]
     ax.set_ylim(ticks[0], ticks[-1])
     ax.set_yticks(ticks)
-    if percent:
-        step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0 if step >= 0.01 else 1))
+    if percent:  # as few decimals as write every tick exactly (a 2.5 % step needs one: 7.5 %, not 8 %)
+        decimals = next(d for d in range(4) if all(abs(round(100 * t, d) - 100 * t) < 1e-6 for t in ticks) or d == 3)
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=decimals))
 
 
 def _legend(fig, ax) -> None:
