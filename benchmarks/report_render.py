@@ -19,7 +19,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,13 +30,13 @@ import json, random, sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq
 from pathlib import Path
 from hygiene.config import CleanConfig
 from hygiene.pipeline import run
-from hygiene.pipeline.scoring import STATISTICS
 TMP = Path(sys.argv[1])
+_STATISTICS = ("likelihood", "log_rank", "entropy", "fast_detectgpt")
 class WordLength:
     name = "word-length"
     def statistics(self, texts):
         mean = np.array([-np.mean([len(w) for w in t.split()]) for t in texts])
-        return {**{s: mean for s in STATISTICS}, "n_tokens": np.array([len(t.split()) for t in texts]),
+        return {**{s: mean for s in _STATISTICS}, "n_tokens": np.array([len(t.split()) for t in texts]),
                 "truncated": np.zeros(len(texts), bool)}
 rng = random.Random(0)
 words = ["".join(rng.choices("etaoinshrdlucmfwyp", k=rng.randint(2, 11))) for _ in range(2000)]

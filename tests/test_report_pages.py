@@ -25,7 +25,6 @@ from collapse_eval.config import load_collapse_config
 from collapse_eval.report import write_report as write_collapse_report
 from hygiene.config import CleanConfig
 from hygiene.pipeline import run
-from hygiene.pipeline.scoring import STATISTICS
 from hygiene.risk.report import write_risk_report
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,6 +35,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwr
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (installed by .ci/run)")
 
 
+_STATISTICS = ("likelihood", "log_rank", "entropy", "fast_detectgpt")  # what a zero-shot detector returns
+
+
 class _WordLengthScorer:
     """Mean word length as the statistic for every detector column: cheap, deterministic, spread out."""
 
@@ -43,7 +45,7 @@ class _WordLengthScorer:
 
     def statistics(self, texts: list[str]) -> dict[str, np.ndarray]:
         mean = np.array([-np.mean([len(w) for w in t.split()] or [0]) for t in texts])
-        return {**{s: mean for s in STATISTICS}, "n_tokens": np.array([len(t.split()) for t in texts]),
+        return {**{s: mean for s in _STATISTICS}, "n_tokens": np.array([len(t.split()) for t in texts]),
                 "truncated": np.zeros(len(texts), bool)}
 
 
