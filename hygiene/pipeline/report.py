@@ -72,6 +72,8 @@ def write_report(path: Path, manifest: dict[str, Any]) -> None:
     """Draw the run's report from its manifest into `path` (atomically)."""
     counts = manifest["counts"]
     removed = counts.get("would_remove_by_reason") or counts["removed_by_reason"]
+    if manifest.get("threshold") is None:  # no detector ran: "machine-generated" is no outcome of this run
+        removed = {r: n for r, n in removed.items() if r != C.MACHINE_GENERATED}
     verb = "would be removed" if manifest["command"] == "score" else "removed"
     examples = manifest["summary"].get("removed_examples", {})
     write_page(
