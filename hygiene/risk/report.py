@@ -9,6 +9,7 @@ from typing import Any
 from hygiene.io.atomic import write_json
 from hygiene.reporting import charts, write_page
 
+from . import integrity
 from .horizon import HorizonModel, synthetic_share_after_cleaning
 
 __all__ = ["write_risk_report", "RISK_JSON", "RISK_HTML"]
@@ -33,6 +34,17 @@ def model_origin(model: dict[str, Any]) -> str:
     heads = dict.fromkeys(part.split(": ")[0].strip() for part in model.get("source", "").split("; ") if part)
     runs = "; ".join(heads) or "collapse_eval runs"
     return f"{runs}, {model.get('seeds', '?')} seeds, {model.get('n_rows', '?')} generations measured"
+
+
+def fit_text(fit: dict[str, Any] | None) -> str:
+    """The fit check (does the reference's human/machine mixture explain the corpus's scores?) in words."""
+    if not fit:
+        return "not run"
+    from hygiene.reporting.numbers import number
+
+    verdict = "fails" if fit["fires"] else "passes"
+    return (f"{verdict}: p = {number(fit['p_value'])} (fires below {number(fit['alpha'])}; G = "
+            f"{number(fit['statistic'])} over {fit['bins']} bins, {fit['replicates']} simulated corpora)")
 
 
 def _horizon_model(model: dict[str, Any]) -> HorizonModel:
@@ -90,6 +102,7 @@ def write_risk_report(out: Path, result: dict[str, Any]) -> tuple[Path, Path]:
         out / RISK_HTML, "risk.html",
         r=result, score=result["integrity"], machine=result["machine_fraction"], dup=result["duplicates"],
         horizon=horizon, model=horizon["model"], origin=model_origin(horizon["model"]), charts=_charts(result),
+        fit_text=fit_text, share_caps=getattr(integrity, "SHARE_CAPS", ()),
         json_name=RISK_JSON,
     )
     return out / RISK_JSON, out / RISK_HTML
