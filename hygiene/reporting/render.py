@@ -27,6 +27,7 @@ _FILTERS = {
     "share_interval": numbers.share_interval,
     "generations": numbers.generations,
     "seconds": numbers.seconds,
+    "sentence": lambda text: text[:1].upper() + text[1:],  # unlike `capitalize`, leaves "MiniLM" alone
 }
 
 
