@@ -25,6 +25,38 @@ def _gens(v: float) -> str:
     return "no collapse predicted" if math.isinf(v) else f"{v:.1f}"
 
 
+def _grade_text(score: dict[str, Any]) -> str:
+    return "withheld" if score["grade"] is None else score["grade"]
+
+
+def _fit_text(machine: dict[str, Any]) -> str:
+    fit = machine.get("fit")
+    if not fit:
+        return "not run"
+    verdict = "fails" if fit["fires"] else "passes"
+    return (f"{verdict}: p = {fit['p_value']:.3g} (fires below {fit['alpha']}; G = {fit['statistic']:.1f} over "
+            f"{fit['bins']} bins, {fit['replicates']} simulated corpora)")
+
+
+def _held_out_table(machine: dict[str, Any]) -> str:
+    """What the estimator reports, without each generator family of the reference, at known true shares."""
+    sources = machine.get("sources")
+    if not sources:
+        return ("<p>The reference is not tagged by generator, so the interval covers sampling error only: right "
+                "when the reference is labelled text of this corpus's own sources.</p>")
+    shares = list(sources["held_out"][0]["estimate_at_true_share"])
+    head = "".join(f"<th>true {float(p):.0%}</th>" for p in shares)
+    body = "".join(
+        f"<tr><th>{html.escape(h['source'])} ({h['machine']} documents)</th>"
+        + "".join(f"<td>{_pct(v)}</td>" for v in h["estimate_at_true_share"].values()) + "</tr>"
+        for h in sources["held_out"])
+    return (f"<p>How far the estimate moves when the machine text comes from a generator the reference does "
+            f"not hold: each family held out of the reference in turn, the estimate at known true shares. The "
+            f"interval above assumes an unseen generator behaves like another draw from these (multiplier "
+            f"{sources['spread_multiplier']:.2f} on their spread).</p><table><tr><th>held out</th>{head}</tr>"
+            f"{body}</table>")
+
+
 def _rows(pairs: list[tuple[str, str]]) -> str:
     return "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
 
@@ -100,10 +132,12 @@ def write_risk_report(out: Path, result: dict[str, Any]) -> tuple[Path, Path]:
         for name, value in score["components"].items()
     )
     summary = _rows([
-        ("integrity score", f"{score['score']:.1f} / 100, grade {score['grade']}"),
+        ("integrity score", f"{score['score']:.1f} / 100, grade {_grade_text(score)}"),
         ("estimated machine-generated share",
          f"{_pct(machine['fraction'])} "
-         f"({machine['confidence']:.0%} CI {_pct(machine['low'])}-{_pct(machine['high'])})"),
+         f"({machine['confidence']:.0%} interval {_pct(machine['low'])}-{_pct(machine['high'])}; sampling alone "
+         f"{_pct(machine['sampling_low'])}-{_pct(machine['sampling_high'])})"),
+        ("does the reference explain the corpus? (fit check)", _fit_text(machine)),
         ("raw flagged share (not corrected)", _pct(machine["flagged_share"])),
         ("duplicates (exact + near)", f"{_pct(dup['duplicate_rate'])} "
          f"(exact {_pct(dup['exact_duplicate_rate'])}, near {_pct(dup['near_duplicate_rate'])})"),
@@ -120,6 +154,9 @@ def write_risk_report(out: Path, result: dict[str, Any]) -> tuple[Path, Path]:
                                          if "reference" in div else ""))
                        for k, v in div["corpus"].items()])
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in score["reasons"]) or "<li>none</li>"
+    warning = (f'<p style="border:2px solid #c0392b;padding:.6rem"><strong>Grade withheld.</strong> '
+               f"{html.escape(score['grade_withheld'])}. {html.escape(score['recommendations'][0])}.</p>"
+               if score["grade"] is None else "")
     advice = "".join(f"<li>{html.escape(r)}</li>" for r in score["recommendations"])
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>corpus-hygiene collapse-risk report</title>
@@ -127,18 +164,25 @@ def write_risk_report(out: Path, result: dict[str, Any]) -> tuple[Path, Path]:
 table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}td,th{{border:1px solid #ccc;padding:.25rem .6rem;
 text-align:left}}figure{{margin:1rem 0}}figcaption{{font-size:.9rem;color:#444}}code{{background:#f4f4f4}}</style>
 </head><body>
-<h1>Collapse-risk report: grade {html.escape(score['grade'])} ({score['score']:.1f} / 100)</h1>
-<table>{summary}</table>
+<h1>Collapse-risk report: grade {html.escape(_grade_text(score))} ({score['score']:.1f} / 100)</h1>
+{warning}<table>{summary}</table>
 <h2>Why this grade</h2><ul>{reasons}</ul>
 <h2>Recommendations</h2><ul>{advice}</ul>
 <h2>Components</h2><table><tr><th>component</th><th>score</th><th></th><th>weight</th></tr>{bars}</table>
 <p>Score = weighted mean of the components (weights {html.escape(json.dumps(score['weights']))}; a component
-without data is left out and the weights renormalised). Formula: <code>hygiene/risk/integrity.py</code>.</p>
+without data is left out and the weights renormalised). Grade: A &ge; 85, B &ge; 70, C &ge; 55, D &ge; 40, else E, and
+no better than the machine share allows: A only if the upper end of its interval is at most 15 %, B at most 30 %,
+else C at best (here: {html.escape(score['grade_by_score'])} by score, {html.escape(score['grade_cap'])} at best by
+share). No grade when the fit check fails. Formula: <code>hygiene/risk/integrity.py</code>.</p>
 <h2>Machine-generated text</h2>{scores}{calibration}
-<p>The estimate is a maximum-likelihood mixture of the reference's human and machine score distributions,
-with a bootstrap interval over the corpus sample and both reference sets. Reference:
+<p>The estimate is a maximum-likelihood mixture of the reference's human and machine score distributions.
+Its interval joins the bootstrap over the corpus sample and the reference (sampling alone:
+{_pct(machine['sampling_low'])}-{_pct(machine['sampling_high'])}) with the error of generators the reference does
+not hold (<code>hygiene/risk/sources.py</code>). Reference:
 {html.escape(result['detector']['reference'][:300])}. On the reference the threshold flags
-{_pct(machine['tpr'])} of machine and {_pct(machine['fpr'])} of human documents.</p>
+{_pct(machine['tpr'])} of machine and {_pct(machine['fpr'])} of human documents. Fit check:
+{html.escape(_fit_text(machine))}.</p>
+{_held_out_table(machine)}
 <h2>Duplicates</h2>{duplicates}
 <p>{dup['clusters']} near-duplicate clusters; largest {dup['largest_cluster']} documents.</p>
 <h2>Diversity</h2><table>{diversity}</table>
