@@ -9,6 +9,7 @@ and train rows (generation 0, the human part of the pool, and the human-only arm
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +28,13 @@ class CorpusError(HygieneError, ValueError):
     """The base corpus is missing, unreadable or too small for the configuration."""
 
 
+HUMAN_TEXT_ENV = "CORPUS_HYGIENE_HUMAN_TEXT"
+
+
 def default_source() -> Path:
-    """../shared/data/text/wikitext-2 beside the repository (the checkout's parent holds `shared/`)."""
+    """$CORPUS_HYGIENE_HUMAN_TEXT, else ../shared/data/text/wikitext-2 beside a source checkout."""
+    if os.environ.get(HUMAN_TEXT_ENV):
+        return Path(os.environ[HUMAN_TEXT_ENV])
     return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "text" / "wikitext-2"
 
 
@@ -53,6 +59,9 @@ def read_documents(source: str | Path | None = None, *, text_column: str = "text
                    max_chars: int | None = None) -> list[str]:
     """Documents of a file, or of every supported file in a directory (sorted by name)."""
     path = Path(source) if source is not None else default_source()
+    if not path.exists() and source is None:
+        raise CorpusError(f"no human base corpus: none given and the default {path} does not exist; pass "
+                          f"data.source (a .txt/.jsonl/.parquet file or folder) or set {HUMAN_TEXT_ENV}")
     if not path.exists():
         raise CorpusError(f"base corpus not found: {path}")
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")) if path.is_dir() else [path]

@@ -22,7 +22,9 @@ def add_collapse_parser(sub: Any) -> argparse.ArgumentParser:
                                    "(unfiltered, filtered, oracle, human_only). Measures when perplexity and "
                                    "diversity collapse, and how many generations filtering buys.",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, help="TOML file (keys as in collapse_eval/presets/*.toml)")
+    p.add_argument("--config", type=Path,
+                   help="TOML file (keys as in collapse_eval/presets/*.toml); the human base corpus is data.source "
+                        "(default: $CORPUS_HYGIENE_HUMAN_TEXT, else ../shared/data/text/wikitext-2)")
     p.add_argument("--preset", choices=["tiny", "cpu-small", "gpu"],
                    help="tiny: < 3 min on CPU; cpu-small: tens of minutes on 2 cores; gpu: GPT-2 small on CUDA")
     p.add_argument("--out", type=Path, default=Path("collapse-out"), help="run directory (default: collapse-out)")

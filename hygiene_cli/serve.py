@@ -12,14 +12,15 @@ from service.settings import ENV_PREFIX, is_loopback, load_settings
 
 __all__ = ["add_serve_parser", "run_serve"]
 
-_DESCRIPTION = f"""Run the REST API (POST /v1/score, /v1/uploads, /v1/jobs, GET /v1/jobs/ID/report, /metrics).
+_DESCRIPTION = f"""Run the REST API (POST /v1/score, /v1/uploads, /v1/jobs, GET /v1/jobs/ID/report, /metrics;
+docs at /docs) and the web console at / (log in with the token when one is set).
 Settings: --config TOML (a `hygiene clean` config plus a [service] table), then {ENV_PREFIX}* variables
 ({ENV_PREFIX}TOKEN, {ENV_PREFIX}DATA_ROOTS=dir1:dir2, {ENV_PREFIX}OUTPUT_ROOT, {ENV_PREFIX}PORT, ...), then flags.
 Binding to a non-loopback address requires a bearer token (set {ENV_PREFIX}TOKEN; flags show in `ps`)."""
 
 
 def add_serve_parser(sub) -> None:
-    p = sub.add_parser("serve", help="run the REST service", description=_DESCRIPTION,
+    p = sub.add_parser("serve", help="run the REST service and web console", description=_DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="TOML: job defaults as for `clean --config`, plus [service]")
     p.add_argument("--host", help="address to bind (default: 127.0.0.1)")

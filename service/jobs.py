@@ -9,6 +9,7 @@ every finished shard; a risk job is one pass and simply runs again from the star
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -33,6 +34,7 @@ State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Kind = Literal["clean", "score", "risk"]
 STATES: tuple[State, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+log = logging.getLogger("hygiene.service")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -89,6 +91,14 @@ class JobRecord:
     attempts: int
     options: dict[str, Any] | None = None
 
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to end (to now while running); None before it started."""
+        if self.started is None:
+            return None
+        end = datetime.fromisoformat(self.finished) if self.finished else datetime.now(UTC)
+        return round(max((end - datetime.fromisoformat(self.started)).total_seconds(), 0.0), 3)
+
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
         data = dict(row)
@@ -99,9 +109,12 @@ class JobRecord:
 
 
 class JobStore:
-    """Job rows in SQLite (WAL: readers never wait for the worker's writes). Safe to share across threads."""
+    """Job rows in SQLite (WAL: readers never wait for the worker's writes). Safe to share across threads.
+
+    `on_finish(record)`, when set, is called after a job reaches a final state (metrics)."""
 
     def __init__(self, path: Path) -> None:
+        self.on_finish: Callable[[JobRecord], None] | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
@@ -178,11 +191,12 @@ class JobStore:
         return bool(rows and rows[0]["cancel_requested"])
 
     def finish(self, job_id: str, state: State, *, counts=None, timings=None, error: str | None = None) -> None:
-        self._execute(
-            "UPDATE jobs SET state = ?, finished = ?, counts = ?, timings = ?, error = ? WHERE id = ?",
+        rows = self._execute(
+            "UPDATE jobs SET state = ?, finished = ?, counts = ?, timings = ?, error = ? WHERE id = ? RETURNING *",
             (state, _now(), json.dumps(counts) if counts is not None else None,
              json.dumps(timings) if timings is not None else None, error, job_id),
         )
+        self._finished(rows)
 
     def cancel(self, job_id: str) -> State | None:
         """Cancel a queued job at once, flag a running one; returns the state after the call."""
@@ -190,8 +204,26 @@ class JobStore:
             "UPDATE jobs SET state = CASE state WHEN 'queued' THEN 'cancelled' ELSE state END, "
             "finished = CASE state WHEN 'queued' THEN ? ELSE finished END, "
             "cancel_requested = CASE state WHEN 'running' THEN 1 ELSE cancel_requested END "
-            "WHERE id = ? RETURNING state", (_now(), job_id))
-        return rows[0]["state"] if rows else None
+            "WHERE id = ? AND state IN ('queued', 'running') RETURNING *", (_now(), job_id))
+        if not rows:
+            job = self.get(job_id)
+            return job.state if job else None
+        if rows[0]["state"] == "cancelled":
+            self._finished(rows)  # a queued job ends here; a running one ends in the worker
+        return rows[0]["state"]
+
+    def delete(self, job_id: str) -> JobRecord | None:
+        """Remove a finished job's row; returns it (its `out` is the caller's to remove), or None when there
+        is no such job or it is still queued or running."""
+        rows = self._execute(f"DELETE FROM jobs WHERE id = ? AND state IN {FINAL_STATES} RETURNING *", (job_id,))
+        return JobRecord.from_row(rows[0]) if rows else None
+
+    def _finished(self, rows: list[sqlite3.Row]) -> None:
+        if rows and self.on_finish is not None:
+            try:
+                self.on_finish(JobRecord.from_row(rows[0]))
+            except Exception:  # noqa: BLE001 - a metrics hook never fails a job
+                log.exception("job finish hook failed")
 
 
 class _StoreProgress:

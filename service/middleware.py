@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from .metrics import Metrics
+from .metrics import Metrics, route_label
 
 __all__ = ["BodyLimit", "RequestMetrics", "error_body"]
 
@@ -90,7 +90,6 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            label = getattr(route, "path", None) or "unmatched"
+            label = route_label(scope)
             self.metrics.requests.labels(scope["method"], label, str(status)).inc()
             self.metrics.latency.labels(scope["method"], label).observe(time.perf_counter() - t)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hygiene.config import CleanConfig
 
+if TYPE_CHECKING:
+    from .jobs import JobRecord
+    from .uploads import Upload as StoredUpload
+
 __all__ = [
     "ScoreRequest", "TextScore", "DetectorInfo", "ScoreResponse", "JobRequest", "Job", "JobList", "ErrorBody",
-    "ErrorResponse", "Health", "RiskSettings", "Upload", "UploadList",
+    "ErrorResponse", "Health", "RiskSettings", "Upload", "UploadList", "OutputFile", "OutputList", "job_view",
+    "upload_view",
 ]
 
 
@@ -108,12 +113,24 @@ class Job(BaseModel):
     timings_s: dict[str, float] | None
     error: str | None
     attempts: int = Field(..., description="times a worker started it (more than 1 after a restart)")
+    duration_s: float | None = Field(None, description="seconds from start to end (to now while running)")
     config: dict[str, Any]
     risk: dict[str, Any] | None = Field(None, description="a risk job's options, reference paths resolved")
 
 
 class JobList(BaseModel):
     jobs: list[Job]
+
+
+class OutputFile(BaseModel):
+    path: str = Field(..., description="relative to the job's output directory, e.g. kept/part-0001.parquet")
+    bytes: int
+    url: str = Field(..., description="where to download it")
+
+
+class OutputList(BaseModel):
+    job_id: str
+    files: list[OutputFile]
 
 
 class Upload(BaseModel):
@@ -145,3 +162,15 @@ class Health(BaseModel):
     status: Literal["ok", "loading", "failed"]
     detail: str | None = None
     limits: dict[str, int] | None = None
+
+
+def job_view(record: JobRecord) -> Job:
+    return Job(id=record.id, kind=record.kind, state=record.state, inputs=record.inputs, created=record.created,
+               started=record.started, finished=record.finished, stage=record.stage, rows_done=record.rows_done,
+               rows_total=record.rows_total, counts=record.counts, timings_s=record.timings, error=record.error,
+               attempts=record.attempts, duration_s=record.duration_s, config=record.config, risk=record.options)
+
+
+def upload_view(u: StoredUpload) -> Upload:
+    return Upload(id=u.id, filename=u.filename, path=u.path, format=u.format, bytes=u.bytes, sha256=u.sha256,
+                  rows=u.rows, created=u.created)

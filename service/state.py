@@ -1,0 +1,72 @@
+"""What the endpoints share for one app instance: settings, detector, job store, uploads, metrics.
+
+Built by create_app; the detector, batcher and job worker are filled in by `start_workers` in the
+lifespan, off the event loop, so /healthz answers while the model loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from hygiene.pipeline.scoring import Scorer
+from hygiene.thresholds import resolve_threshold, shipped_reference
+
+from . import schemas as S
+from .batcher import Batcher
+from .jobs import JobRunner, JobStore
+from .metrics import Metrics
+from .settings import ServiceSettings
+from .submit import scorer_for
+from .uploads import UploadStore
+
+__all__ = ["ServiceState", "start_workers"]
+
+log = logging.getLogger("hygiene.service")
+
+
+class ServiceState:
+    def __init__(self, settings: ServiceSettings, scorer: Scorer | None) -> None:
+        self.settings = settings
+        self.threshold = resolve_threshold(settings.job)  # fail fast: no threshold, no service
+        reference = shipped_reference(settings.job)  # P(machine) only where labelled reference scores fit
+        self.probability = reference.probability() if reference is not None else None
+        self.scorer = scorer
+        self.load_error: str | None = None
+        self.metrics = Metrics()
+        self.store = JobStore(settings.store_path)
+        self.store.on_finish = self.metrics.on_job_finished
+        self.metrics.watch_jobs(self.store.count_by_state)
+        self.batcher: Batcher | None = None
+        self.runner: JobRunner | None = None
+        self.uploads = UploadStore(settings.uploads_path, settings.max_shard_bytes)
+        self.uploads_lock = asyncio.Lock()  # a job's submission and an upload's deletion never interleave
+
+    def detector_info(self) -> S.DetectorInfo:
+        d, t = self.settings.job.detector, self.threshold
+        lm = getattr(self.scorer, "lm", None)
+        return S.DetectorInfo(name=getattr(self.scorer, "name", f"zeroshot-{d.statistic}"),
+                              model=getattr(lm, "name", None) or d.model, statistic=d.statistic,
+                              max_tokens=d.max_tokens, threshold=t.value, threshold_source=t.source,
+                              target_fpr=t.calibration.get("target_fpr"))
+
+
+async def start_workers(state: ServiceState) -> None:
+    """Load the detector off the event loop, then start the batcher and the job worker."""
+    try:
+        if state.scorer is None:
+            from hygiene.pipeline import build_scorer
+
+            state.scorer = await asyncio.to_thread(build_scorer, state.settings.job)
+    except Exception as exc:  # noqa: BLE001 - reported by /readyz; the process stays up for diagnosis
+        log.exception("loading the detector failed")
+        state.load_error = f"loading the detector failed: {type(exc).__name__}: {exc}"
+        return
+    s = state.settings
+    batcher = Batcher(state.scorer, max_batch=s.max_batch, wait_s=s.batch_wait_ms / 1000, queue_size=s.queue_size,
+                      enabled=s.batching, on_batch=state.metrics.on_batch)
+    batcher.start()
+    state.batcher = batcher
+    runner = JobRunner(state.store, lambda config: scorer_for(config, state.scorer, s.job))
+    runner.start()
+    state.runner = runner

@@ -1,0 +1,154 @@
+"""The web console's contract over a real uvicorn server on loopback (no browser: see
+test_console_browser.py): login and its cookie, what the cookie may and may not do, refusal of
+cross-site form posts, form errors as pages, upload size limits."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from service_support import TOKEN, FakeScorer, thread_server, wait_job
+
+from service import create_app, load_settings
+from service.session import SESSION_COOKIE
+
+
+def _parquet(rows: int) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"text": [f"row {i} of the upload" for i in range(rows)]}), sink)
+    return sink.getvalue()
+
+
+@pytest.fixture()
+def console(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(pa.table({"text": [f"Document {i} {'x ' * (i % 4)}" for i in range(12)]}), data / "a.parquet")
+    settings = load_settings(env={}, service={"output_root": str(tmp_path / "jobs"), "data_roots": [str(data)],
+                                              "token": TOKEN, "max_shard_bytes": 4096},
+                             job={"threshold": -3.0, "dedup.near": False})
+    with thread_server(create_app(settings, scorer=FakeScorer())) as base:
+        yield base
+
+
+def _login(base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=30)
+    r = client.post("/console/login", data={"token": TOKEN, "next": "/console/new"})
+    assert r.status_code == 303 and r.headers["location"] == "/console/new"
+    return client
+
+
+def test_pages_need_a_login_and_the_cookie_is_strict(console):
+    anonymous = httpx.Client(base_url=console, timeout=30)
+    for path in ("/", "/console/new", "/console/jobs/abc"):
+        r = anonymous.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next="), path
+    assert anonymous.get("/console/login").status_code == 200
+    wrong = anonymous.post("/console/login", data={"token": "not-the-token-at-all", "next": "/"})
+    assert wrong.status_code == 401 and "Wrong token" in wrong.text and SESSION_COOKIE not in wrong.cookies
+    r = anonymous.post("/console/login", data={"token": TOKEN, "next": "//evil.example/x"})
+    assert r.status_code == 303 and r.headers["location"] == "/"  # no open redirect
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+    assert TOKEN.lower() not in cookie  # the cookie is not the bearer token
+    client = _login(console)
+    page = client.get("/")
+    assert page.status_code == 200 and "No jobs" in page.text and "<script" not in page.text.lower()
+    assert client.post("/console/logout").status_code == 303
+    assert SESSION_COOKIE not in client.cookies
+    assert client.get("/").status_code == 303
+
+
+def test_the_cookie_reads_the_api_but_cannot_change_it(console):
+    client = _login(console)
+    assert client.get("/v1/jobs").status_code == 200  # GET: reports, downloads, listings
+    assert client.get("/metrics").status_code == 200
+    r = client.post("/v1/jobs", json={"inputs": ["a.parquet"]})
+    assert r.status_code == 401  # state changes over the API still need the bearer header
+    assert client.post("/v1/uploads", params={"filename": "u.parquet"}, content=_parquet(3)).status_code == 401
+
+
+def test_cross_site_form_posts_are_refused(console):
+    client = _login(console)
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        r = client.post("/console/jobs", data={"kind": "clean", "inputs": ["a.parquet"]}, headers=headers)
+        assert r.status_code == 403 and "not sent from this console" in r.text
+    same = client.post("/console/jobs", data={"kind": "clean", "inputs": ["a.parquet"]},
+                       headers={"Origin": console, "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 303
+    jobs = client.get("/v1/jobs").json()["jobs"]
+    assert len(jobs) == 1  # only the same-origin post made a job
+    wait_job(httpx.Client(base_url=console, headers={"Authorization": f"Bearer {TOKEN}"}), jobs[0]["id"])
+
+
+def test_submit_watch_and_delete_through_the_pages(console):
+    client = _login(console)
+    r = client.post("/console/jobs", data={"kind": "clean", "paths": "a.parquet", "config": '{"batch_rows": 4}'})
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/jobs/")
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    job = wait_job(httpx.Client(base_url=console, headers={"Authorization": f"Bearer {TOKEN}"}), job_id)
+    assert job["state"] == "succeeded" and job["config"]["batch_rows"] == 4
+    page = client.get(r.headers["location"]).text
+    assert f"/v1/jobs/{job_id}/report?format=html" in page and "kept/a.parquet" in page
+    assert 'http-equiv="refresh"' not in page  # finished: no more refreshing
+    assert client.get(f"/v1/jobs/{job_id}/report", params={"format": "html"}).status_code == 200
+    gone = client.post(f"/console/jobs/{job_id}/delete")
+    assert gone.status_code == 303 and gone.headers["location"] == f"/?deleted={job_id}"
+    assert "Deleted job" in client.get(gone.headers["location"]).text
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+
+
+@pytest.mark.parametrize(("form", "message"), [
+    ({"kind": "clean"}, "Choose at least one input"),
+    ({"kind": "clean", "paths": "a.parquet", "config": "{not json"}, "Job settings are not valid JSON"),
+    ({"kind": "clean", "paths": "a.parquet", "config": '{"batch_rows": 0}'}, "batch_rows"),
+    ({"kind": "clean", "paths": "a.parquet", "risk": '{"sample": 10}'}, "only for kind"),
+    ({"kind": "clean", "paths": "../../etc/passwd"}, "outside the configured data roots"),
+    ({"kind": "clean", "paths": "missing.parquet"}, "not found under the data roots"),
+])
+def test_form_errors_come_back_as_the_form_with_a_message(console, form, message):
+    client = _login(console)
+    r = client.post("/console/jobs", data=form)
+    assert 400 <= r.status_code < 500 and message in r.text, r.text[:2000]
+    assert 'role="alert"' in r.text and form.get("paths", "") in r.text  # what was typed is kept
+    assert client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_upload_through_the_form(console):
+    client = _login(console)
+    r = client.post("/console/uploads", files={"file": ("mine.parquet", _parquet(5))})
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/new?uploaded=")
+    upload_id = r.headers["location"].rsplit("=", 1)[1]
+    page = client.get(r.headers["location"]).text
+    assert "Uploaded mine.parquet: 5 rows" in page and f'value="{upload_id}" checked' in page
+    too_big = client.post("/console/uploads", files={"file": ("big.parquet", b"x" * 100_000)})
+    assert too_big.status_code == 413  # its Content-Length said so before anything was read
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.parquet\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n")
+    body = head.encode() + b"x" * 100_000 + f"\r\n--{boundary}--\r\n".encode()
+    chunked = client.post("/console/uploads", content=(body[i:i + 8192] for i in range(0, len(body), 8192)),
+                          headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert chunked.status_code == 413 and "shard-size limit" in chunked.text  # counted while it arrived
+    bad = client.post("/console/uploads", files={"file": ("notes.txt", b"hello")})
+    assert bad.status_code == 422 and "unsupported shard format" in bad.text
+    uploads = client.get("/v1/uploads").json()["uploads"]
+    assert [u["id"] for u in uploads] == [upload_id]  # refused uploads left nothing behind
+    assert client.post(f"/console/uploads/{upload_id}/delete").status_code == 303
+    assert client.get("/v1/uploads").json()["uploads"] == []
+
+
+def test_without_a_token_the_console_is_open(tmp_path):
+    settings = load_settings(env={}, service={"output_root": str(tmp_path / "jobs")}, job={"threshold": -3.0})
+    with thread_server(create_app(settings, scorer=FakeScorer())) as base:
+        r = httpx.get(f"{base}/")
+        assert r.status_code == 200 and "Log out" not in r.text
+        assert httpx.get(f"{base}/console/login").status_code == 303
+        new = httpx.get(f"{base}/console/new").text
+        assert "no data roots" in new
+        css = httpx.get(f"{base}/console/static/console.css")
+        assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+        assert "/console/new" not in httpx.get(f"{base}/openapi.json").text  # the console is not API
