@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.statistics[0] != "likelihood":
         parser.error("the first statistic must be likelihood (the threshold's)")
     start = time.perf_counter()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     rows_per_set = None if args.all_rows else ROWS_PER_SET
     if args.statistics == ["likelihood"]:  # the shipped reference holds exactly these scores: no cache, no LM
         rows = load_shipped_rows(rows_per_set=rows_per_set)
@@ -233,7 +234,6 @@ def main(argv: list[str] | None = None) -> int:
                   repeats=args.repeats, size=args.size, bootstrap=args.bootstrap,
                   fit_replicates=args.fit_replicates, seed=args.seed,
                   log=lambda line: print(line, file=sys.stderr, flush=True))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     variant = "+".join(args.statistics) + ("-untagged" if args.untagged else "") + \
         ("-components" if args.components else "") + ("-all-rows" if args.all_rows else "")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
