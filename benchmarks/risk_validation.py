@@ -195,6 +195,15 @@ def acceptance(records: list[dict]) -> list[str]:
         fires = np.mean([r["fit_fires"] for r in rs])
         out.append(f"share {fraction:.1f}: MAE {mae:.3f} ({'<=' if mae <= 0.05 else '>'} 0.05); reported interval "
                    f"covers {covers:.0%}; fit check fires on {fires:.0%}")
+    off = [r for r in logo if r["fraction"] in (0.1, 0.4, 0.7) and abs(r["estimate"] - r["truth"]) > 0.05]
+    if off:
+        out.append(f"of these corpora {len(off)} are off by more than 0.05: the interval covers "
+                   f"{np.mean([r['low'] <= r['truth'] <= r['high'] for r in off]):.0%} of them, the fit check fires "
+                   f"on {np.mean([r['fit_fires'] for r in off]):.0%}")
+    inside = [r for r in records if r["scenario"] == "in-domain"]
+    if inside:
+        out.append(f"fit check on in-domain corpora (the reference explains them): fires on "
+                   f"{np.mean([r['fit_fires'] for r in inside]):.1%} of {len(inside)}")
     high = [r for r in records if r["truth"] >= 0.3]
     graded_a = sum(r["grade"] == "A" for r in high)
     out.append(f"corpora with a true share >= 30 %: {len(high)}, graded A: {graded_a}")
@@ -235,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                   fit_replicates=args.fit_replicates, seed=args.seed,
                   log=lambda line: print(line, file=sys.stderr, flush=True))
     variant = "+".join(args.statistics) + ("-untagged" if args.untagged else "") + \
-        ("-components" if args.components else "") + ("-all-rows" if args.all_rows else "")
+        ("-components" if args.components else "") + ("-all-rows" if args.all_rows else "") + f"-n{args.size}" + \
+        ("" if len(args.scenarios) == len(SCENARIOS) else "-" + "-".join(args.scenarios))
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / f"{variant}.json").write_text(json.dumps(records))
     selection = "all" if args.all_rows else f"first {ROWS_PER_SET}"

@@ -10,7 +10,7 @@ Formula (every part is in the JSON output):
                     (only with a human reference corpus; otherwise left out and the weights renormalised)
     score = weighted mean, weights synthetic 0.35, horizon 0.30, duplication 0.20, diversity 0.15
     grade = A >= 85, B >= 70, C >= 55, D >= 40, else E, then capped by what the machine share could be:
-      A only if the upper end of the machine-share interval is <= 15 %, B only if it is <= 30 %, else C at best
+      A only if the upper end of the machine-share interval is <= 20 %, B only if it is <= 35 %, else C at best
       (the interval includes the error of generators the reference does not hold: hygiene.risk.sources)
     no grade (withheld) when the fit check fires: the reference mixture does not explain the corpus's
       scores, so the machine share is not known (hygiene.risk.fit_check)
@@ -27,7 +27,7 @@ __all__ = ["integrity", "WEIGHTS", "GRADES"]
 
 WEIGHTS = {"synthetic": 0.35, "horizon": 0.30, "duplication": 0.20, "diversity": 0.15}
 GRADES = ((85, "A"), (70, "B"), (55, "C"), (40, "D"))
-SHARE_CAPS = ((0.15, "A"), (0.30, "B"))
+SHARE_CAPS = ((0.20, "A"), (0.35, "B"))
 """The best grade a corpus can get when the upper end of its machine-share interval is at most the bound."""
 _REASON_BELOW = 80
 

@@ -171,7 +171,7 @@ text-align:left}}figure{{margin:1rem 0}}figcaption{{font-size:.9rem;color:#444}}
 <h2>Components</h2><table><tr><th>component</th><th>score</th><th></th><th>weight</th></tr>{bars}</table>
 <p>Score = weighted mean of the components (weights {html.escape(json.dumps(score['weights']))}; a component
 without data is left out and the weights renormalised). Grade: A &ge; 85, B &ge; 70, C &ge; 55, D &ge; 40, else E, and
-no better than the machine share allows: A only if the upper end of its interval is at most 15 %, B at most 30 %,
+no better than the machine share allows: A only if the upper end of its interval is at most 20 %, B at most 35 %,
 else C at best (here: {html.escape(score['grade_by_score'])} by score, {html.escape(score['grade_cap'])} at best by
 share). No grade when the fit check fails. Formula: <code>hygiene/risk/integrity.py</code>.</p>
 <h2>Machine-generated text</h2>{scores}{calibration}
