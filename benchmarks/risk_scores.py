@@ -71,12 +71,15 @@ def _cache():
 
 
 def load_rows(data_dir: Path = DATA_DIR, *, rows_per_set: int | None = ROWS_PER_SET, score_missing: bool = False,
-              log=print) -> LabelledRows:
-    """Rows and statistics from the cache; texts not cached yet are scored when ``score_missing`` (else an error)."""
+              drop_missing: bool = False, log=print) -> LabelledRows:
+    """Rows and statistics from the cache; texts not cached yet are scored when ``score_missing``, left out when
+    ``drop_missing`` (else an error)."""
     rows = read_sets(data_dir, rows_per_set)
     if not rows:
         raise FileNotFoundError(f"no *.jsonl in {data_dir}")
     cache = _cache()
+    if drop_missing:
+        rows = [row for row in rows if text_key(row["text"]) in cache.rows]
     texts = [row["text"] for row in rows]
     missing = sorted({text_key(t): t for t in texts if text_key(t) not in cache.rows}.values())
     if missing and not score_missing:

@@ -222,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="one mixture component per source (domain, generator) instead of one per class")
     parser.add_argument("--all-rows", action="store_true",
                         help=f"every row of the sets (default: the first {ROWS_PER_SET} of each, as cached)")
+    parser.add_argument("--scored-only", action="store_true",
+                        help="use the rows scored so far and leave the rest out (the output lists rows per set)")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
     parser.add_argument("--bootstrap", type=int, default=400)
     parser.add_argument("--fit-replicates", type=int, default=300)
@@ -237,14 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.statistics == ["likelihood"]:  # the shipped reference holds exactly these scores: no cache, no LM
         rows = load_shipped_rows(rows_per_set=rows_per_set)
     else:
-        rows = load_rows(rows_per_set=rows_per_set)
+        rows = load_rows(rows_per_set=rows_per_set, drop_missing=args.scored_only)
     records = run(rows, tuple(args.statistics), by_source=not args.untagged, components=args.components,
                   scenarios=tuple(args.scenarios),
                   repeats=args.repeats, size=args.size, bootstrap=args.bootstrap,
                   fit_replicates=args.fit_replicates, seed=args.seed,
                   log=lambda line: print(line, file=sys.stderr, flush=True))
-    variant = "+".join(args.statistics) + ("-untagged" if args.untagged else "") + \
-        ("-components" if args.components else "") + ("-all-rows" if args.all_rows else "") + f"-n{args.size}" + \
+    flags = [("-scored", args.scored_only), ("-untagged", args.untagged), ("-components", args.components),
+             ("-all-rows", args.all_rows)]
+    variant = "+".join(args.statistics) + "".join(tag for tag, on in flags if on) + f"-n{args.size}" + \
         ("" if len(args.scenarios) == len(SCENARIOS) else "-" + "-".join(args.scenarios))
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / f"{variant}.json").write_text(json.dumps(records))
@@ -254,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{'untagged' if args.untagged else 'generator-tagged'} reference, "
           f"{'components per source' if args.components else 'two-class mixture'}, {args.repeats} splits, "
           f"bootstrap {args.bootstrap}, fit-check replicates {args.fit_replicates}\n")
+    if args.scored_only:
+        sets, counts = np.unique(rows.set_name, return_counts=True)
+        print("rows used: " + ", ".join(f"{name} {count}" for name, count in zip(sets, counts)) + "\n")
     print(summary_table(records) + "\n")
     for scenario in SCENARIOS[1:]:
         if scenario in args.scenarios:
