@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
     rows_per_set = None if args.all_rows else ROWS_PER_SET
-    if args.statistics == ["likelihood"]:  # the shipped reference holds exactly these scores: no cache, no LM
+    if args.statistics == ["likelihood"] and not args.scored_only:  # the shipped reference has these: no cache
         rows = load_shipped_rows(rows_per_set=rows_per_set)
     else:
         rows = load_rows(rows_per_set=rows_per_set, drop_missing=args.scored_only)
