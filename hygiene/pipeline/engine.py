@@ -38,6 +38,7 @@ from hygiene.progress import NullProgress, Progress
 from hygiene.thresholds import Threshold, resolve_threshold
 
 from .decide import Decisions, decide
+from .examples import TextCapture, pick_examples
 from .report import summarize, write_report
 from .route import annotations, route_shard
 from .scoring import KEY, SCORE, SIGNATURE, Scorer, read_signals, score_shard
@@ -177,11 +178,12 @@ def run(
         remove_machine=config.remove_machine, exact=config.dedup.exact, dedup=dedup_config(config),
     )
     ids = np.asarray(table.column("id").to_pylist(), dtype=object)
+    picks = pick_examples(decisions, ids, scores)
     timings["decide"] = time.perf_counter() - t
 
     # Pass 3: route rows into output shards.
     t = time.perf_counter()
-    per_shard, offset = [], 0
+    per_shard, offset, texts = [], 0, {}
     progress.start("write", sum(len(s.table) for s in signals))
     for shard, sig in zip(shards, signals):
         span = slice(offset, offset + len(sig.table))
@@ -189,18 +191,23 @@ def run(
         marker = work / "routed" / f"{shard.name}.json"
         if marker.exists():
             counts = json.loads(marker.read_text())
+            texts.update(TextCapture.load(marker.with_suffix(".examples.json")))
             progress.advance(len(sig.table))
         else:
             extra = annotations(sig, decisions, span, ids)
+            capture = picks.capture()
             counts = route_shard(shard, sig, extra, config, out, marker, mode=mode,
-                                 annotate_kept=annotate_kept, progress=progress)
+                                 annotate_kept=annotate_kept, progress=progress, capture=capture)
+            texts.update(capture.texts)
         per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, span))
     progress.finish()
     timings["write"] = time.perf_counter() - t
 
     manifest = _manifest(mode, config, threshold, sources, per_shard, decisions, scores, timings, resumed)
     manifest["detector"] = _detector_info(scorer, config)
-    write_report(out / C.REPORT_HTML, manifest, scores, decisions)
+    sizes = [(shard.name, len(sig.table)) for shard, sig in zip(shards, signals)]
+    manifest["summary"]["removed_examples"] = picks.examples(texts, sizes)
+    write_report(out / C.REPORT_HTML, manifest)
     write_json(out / C.MANIFEST, manifest)  # last: marks the run as finished
     return RunResult(out=out, manifest=manifest, resumed=resumed)
 

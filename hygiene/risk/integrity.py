@@ -36,6 +36,15 @@ def _grade(score: float) -> str:
     return next((grade for bound, grade in GRADES if score >= bound), "E")
 
 
+def _horizon_change(raw: dict[str, Any], cleaned: dict[str, Any]) -> str:
+    """How cleaning moves the predicted horizon, in words (an infinite horizon is "no collapse predicted")."""
+    from hygiene.reporting.numbers import generations
+
+    if math.isinf(raw["generations"]) and math.isinf(cleaned["generations"]):
+        return "no collapse is predicted before or after cleaning"
+    return f"the predicted horizon goes from {generations(raw['generations'])} to {generations(cleaned['generations'])}"
+
+
 def _cap(high: float) -> str:
     """The best grade allowed by the upper end of the machine-share interval."""
     return next((grade for bound, grade in SHARE_CAPS if high <= bound), "C")
@@ -95,8 +104,7 @@ def integrity(result: dict[str, Any], *, target_generations: int, horizon_model)
     recommendations = [own_reference] if withheld else []
     recommendations += [
         f"clean with threshold {machine['threshold']:.4f}: on the reference it flags {machine['tpr']:.0%} of "
-        f"machine text and {machine['fpr']:.1%} of human text; the predicted horizon goes from "
-        f"{raw['generations']:.1f} to {cleaned['generations']:.1f} generations "
+        f"machine text and {machine['fpr']:.1%} of human text; {_horizon_change(raw, cleaned)} "
         f"(machine share {raw['synthetic_share']:.0%} -> {cleaned['synthetic_share']:.0%})",
     ]
     if cleaned["synthetic_share"] > max_share:
