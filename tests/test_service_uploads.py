@@ -208,7 +208,8 @@ def test_risk_job_from_submission_to_report(server, dirs):
     done = wait_job(client, job["id"], timeout=180)
     assert done["state"] == "succeeded", done
     counts = done["counts"]
-    assert counts["rows"] == 84 and counts["grade"] in "ABCDE" and 0 <= counts["integrity"] <= 100
+    assert counts["rows"] == 84 and counts["grade"] in (*"ABCDE", None)  # None: withheld
+    assert 0 <= counts["integrity"] <= 100
     assert counts["machine_fraction_low"] <= 20 / 84 <= counts["machine_fraction_high"]  # true share in the CI
     assert counts["duplicate_rate"] == pytest.approx(4 / 84)
     report = client.get(f"/v1/jobs/{job['id']}/report").json()
