@@ -1,9 +1,9 @@
 """Reader throughput: `hygiene.io.shards.read_batches` over generated parquet, JSONL and gzip JSONL shards.
 
 CPU time (best of --repeats) is the figure to compare: it barely moves when other jobs share the cores;
-wall time is shown beside it. The shards are made at run time (records with a text and two metadata fields, ~300 bytes each) and cached
-under .cache/shard_read/. Whatever `hygiene` is on PYTHONPATH is measured, so the same command run against
-an older checkout compares readers:
+wall time is shown beside it. The shards are made at run time (records with a text and two metadata fields,
+~300 bytes each) and cached under .cache/shard_read/. Whatever `hygiene` is on PYTHONPATH is measured, so the
+same command run against an older checkout compares readers:
 
     PYTHONPATH=. python benchmarks/shard_read.py --rows 200000
     PYTHONPATH=/tmp/base python benchmarks/shard_read.py --rows 200000   # e.g. `git archive` of a base commit
