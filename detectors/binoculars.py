@@ -40,12 +40,15 @@ class BinocularsDetector:
         *,
         max_tokens: int = 512,
         batch_size: int = 16,
+        batch_tokens: int | None = None,
         max_chars: int | None = None,
         min_tokens: int = 1,
         normalize: str = "none",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_tokens is not None and batch_tokens < 1:
+            raise ValueError(f"batch_tokens must be >= 1 or None, got {batch_tokens}")
         self.observer = observer if isinstance(observer, LoadedLM) else load_causal_lm(observer)
         if performer is None or performer is observer:
             self.performer = self.observer
@@ -60,7 +63,7 @@ class BinocularsDetector:
                 raise ValueError("observer and performer must be on the same device")
         self.window = TokenWindow(self.observer, max_tokens, max_chars, min_tokens, normalize)
         TokenWindow(self.performer, max_tokens, max_chars, min_tokens)  # checks the performer's window too
-        self.max_tokens, self.batch_size = max_tokens, batch_size
+        self.max_tokens, self.batch_size, self.batch_tokens = max_tokens, batch_size, batch_tokens
         self.name = "binoculars"
         self._plain = {
             id(lm): check_plain_head(lm, self.window.prefix) for lm in (self.observer, self.performer)
@@ -75,7 +78,7 @@ class BinocularsDetector:
         encoded = self.window.encode(texts)
         sums = {key: np.zeros(encoded.size) for key in ("nll", "xent")}
         with torch.inference_mode():
-            for batch in encoded.batches(self.batch_size):
+            for batch in encoded.batches(self.batch_size, self.batch_tokens):
                 for key, values in self._score_batch([encoded.ids[i] for i in batch]).items():
                     sums[key][batch] = values
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DEFAULT_MAX_BUCKET", "band_keys", "candidate_pairs", "optimal_bands"]
+__all__ = ["DEFAULT_MAX_BUCKET", "band_keys", "bucket_pairs", "candidate_pairs", "optimal_bands"]
 
 # Bounds the pairs generated per bucket member; see candidate_pairs.
 DEFAULT_MAX_BUCKET = 256
@@ -82,8 +82,9 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return h
 
 
-def _band_pairs(column: np.ndarray, max_bucket: int) -> np.ndarray:
-    """Codes i*N + j (i < j) of the pairs sharing a key in one band."""
+def bucket_pairs(column: np.ndarray, max_bucket: int) -> np.ndarray:
+    """Codes i*N + j (i < j, positions in ``column``) of the pairs sharing a key, capped as in
+    ``candidate_pairs``. Public for the disk-backed dedup, which runs it on one key partition."""
     n = len(column)
     order = np.argsort(column, kind="stable")  # stable: members of a bucket stay in index order
     keys = column[order]
@@ -116,7 +117,7 @@ def candidate_pairs(keys: np.ndarray, max_bucket: int = DEFAULT_MAX_BUCKET) -> n
     n = k.shape[0]
     if n < 2:
         return np.empty((0, 2), dtype=np.int64)
-    codes = np.concatenate([_band_pairs(k[:, band], max_bucket) for band in range(k.shape[1])])
+    codes = np.concatenate([bucket_pairs(k[:, band], max_bucket) for band in range(k.shape[1])])
     codes.sort()  # sort + neighbour mask: numpy 2.x's default np.unique is hash-based, ~100x slower
     codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
     return np.stack((codes // n, codes % n), axis=1)

@@ -35,6 +35,19 @@ class ReferenceScores:
     machine: tuple[float, ...]
     source: str
     created: str
+    # Where each score comes from, aligned with ``human`` / ``machine`` (empty = not tagged): the domain of every
+    # document and the generator of every machine document. Tags let `hygiene risk` measure how far its
+    # estimate moves for a generator the reference does not hold (hygiene.risk.sources).
+    human_domains: tuple[str, ...] = ()
+    machine_domains: tuple[str, ...] = ()
+    machine_generators: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, tags, scores in (("human_domains", self.human_domains, self.human),
+                                   ("machine_domains", self.machine_domains, self.machine),
+                                   ("machine_generators", self.machine_generators, self.machine)):
+            if tags and len(tags) != len(scores):
+                raise ValueError(f"{name} has {len(tags)} tags for {len(scores)} scores")
 
     @property
     def human_scores(self) -> np.ndarray:
@@ -61,9 +74,10 @@ class ReferenceScores:
     def from_json(cls, path: str | Path) -> ReferenceScores:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         fields = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(data, dict) or data.keys() != fields:
+        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+        if not isinstance(data, dict) or not required <= data.keys() <= fields:
             raise ValueError(f"{path}: not a reference-scores file (expected keys {sorted(fields)})")
-        return cls(**{**data, "human": tuple(data["human"]), "machine": tuple(data["machine"])})
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
 
 
 def default_reference() -> ReferenceScores:

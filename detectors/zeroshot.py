@@ -35,7 +35,9 @@ Conventions, all deliberate:
   many tokens there were.
 - Batching: texts are sorted by token length and batched (right padding, attention mask), then restored to
   input order. Padded positions are never scored; a text's statistics do not depend on its batch-mates
-  (up to float rounding, ~1e-5).
+  (up to float rounding, ~1e-5). A batch holds at most ``batch_size`` texts and, with ``batch_tokens`` set,
+  at most ``batch_tokens`` padded positions (texts x longest window), so the memory of one forward pass is
+  bounded by tokens, not by a document count alone; a single longer window still goes alone.
 - Memory: the vocabulary-wide log-softmax is computed over chunks of scored positions, never as one
   B x T x V tensor, and the LM head runs on real (unpadded) positions only.
 - A call mutates nothing shared (the tokenizer is called without truncation or padding settings), so one
@@ -54,7 +56,9 @@ from .lm import LoadedLM, load_causal_lm
 from .normalize import NORMALIZERS
 from .statistics import SCORE_SIGN, STATISTICS
 
-__all__ = ["SCORE_SIGN", "STATISTICS", "TokenWindow", "ZeroShotDetector", "head_chunks", "scored_states"]
+__all__ = [
+    "SCORE_SIGN", "STATISTICS", "TokenWindow", "ZeroShotDetector", "head_chunks", "scored_states", "max_text_tokens",
+]
 
 # Logits per chunk of scored positions: small enough on CPU for the passes over a chunk to stay in cache
 # (measured: 2**23 beats 2**24 and 2**21 on a 2-core EPYC), large on GPUs to keep kernels few.
@@ -73,6 +77,7 @@ class ZeroShotDetector:
         statistic: str = "likelihood",
         max_tokens: int = 512,
         batch_size: int = 16,
+        batch_tokens: int | None = None,
         max_chars: int | None = None,
         min_tokens: int = 1,
         normalize: str = "none",
@@ -83,13 +88,15 @@ class ZeroShotDetector:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_tokens is not None and batch_tokens < 1:
+            raise ValueError(f"batch_tokens must be >= 1 or None, got {batch_tokens}")
         if lm is not None and model is not None:
             raise ValueError("pass either a loaded lm or a model name, not both")
         self.lm = lm if lm is not None else load_causal_lm(model)
         self.window = TokenWindow(self.lm, max_tokens, max_chars, min_tokens, normalize)
         self.statistic = statistic
         self.max_tokens = max_tokens
-        self.batch_size = batch_size
+        self.batch_size, self.batch_tokens = batch_size, batch_tokens
         self.max_chars = self.window.max_chars
         self.min_tokens = min_tokens
         self.name = f"zeroshot-{statistic}"
@@ -109,7 +116,7 @@ class ZeroShotDetector:
         batches = self.window.encode(texts)
         sums = {key: np.zeros(batches.size) for key in _SUMS}
         with torch.inference_mode():
-            for batch in batches.batches(self.batch_size):
+            for batch in batches.batches(self.batch_size, self.batch_tokens):
                 for key, values in self._score_batch([batches.ids[i] for i in batch]).items():
                     sums[key][batch] = values
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -163,10 +170,19 @@ class Encoded:
     def size(self) -> int:
         return len(self.ids)
 
-    def batches(self, batch_size: int) -> list[list[int]]:
-        """Indices of the scorable texts, longest first, in batches of ``batch_size`` (less padding)."""
+    def batches(self, batch_size: int, batch_tokens: int | None = None) -> list[list[int]]:
+        """Indices of the scorable texts, longest first (less padding), at most ``batch_size`` per batch and,
+        with ``batch_tokens``, at most that many padded positions (texts x the batch's longest window)."""
         order = sorted(np.flatnonzero(self.ok).tolist(), key=lambda i: len(self.ids[i]), reverse=True)
-        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        out: list[list[int]] = []
+        for i in order:
+            batch = out[-1] if out else None
+            if (batch is None or len(batch) == batch_size
+                    or (batch_tokens is not None and (len(batch) + 1) * len(self.ids[batch[0]]) > batch_tokens)):
+                out.append([i])
+            else:
+                batch.append(i)
+        return out
 
 
 class TokenWindow:
@@ -188,10 +204,11 @@ class TokenWindow:
         self.normalize, self._preprocess = normalize, NORMALIZERS[normalize]
         self.max_tokens, self.min_tokens = max_tokens, min_tokens
         self.max_chars = max_chars if max_chars is not None else 32 * max_tokens
-        self.prefix: list[int] = [] if lm.tokenizer.bos_token_id is None else [lm.tokenizer.bos_token_id]
-        limit = getattr(lm.model.config, "max_position_embeddings", None)
-        if limit is not None and max_tokens + len(self.prefix) > limit:
-            raise ValueError(f"max_tokens={max_tokens} exceeds the model's {limit}-position window")
+        self.prefix: list[int] = _prefix(lm)
+        limit = max_text_tokens(lm)
+        if limit is not None and max_tokens > limit:
+            raise ValueError(f"max_tokens={max_tokens} exceeds the {limit} text tokens the model's window holds "
+                             f"({limit + len(self.prefix)} positions, the BOS included)")
 
     def encode(self, texts: list[str]) -> Encoded:
         if isinstance(texts, str):
@@ -223,6 +240,16 @@ class TokenWindow:
             reason=reason_array,
             ok=reason_array == "",
         )
+
+
+def _prefix(lm: LoadedLM) -> list[int]:
+    return [] if lm.tokenizer.bos_token_id is None else [lm.tokenizer.bos_token_id]
+
+
+def max_text_tokens(lm: LoadedLM) -> int | None:
+    """The most text tokens one window of ``lm`` scores: its positions less the BOS; None when unbounded."""
+    limit = getattr(lm.model.config, "max_position_embeddings", None)
+    return None if limit is None else limit - len(_prefix(lm))
 
 
 def check_plain_head(lm: LoadedLM, prefix: list[int]) -> bool:

@@ -1,7 +1,9 @@
 """One typed job configuration, loaded from TOML and overridden by flags; shared by CLI and service.
 
 A `clean` run submitted any way is the same job when its `CleanConfig` is equal. The config only
-holds values; the algorithms live in `detectors` and `hygiene.pipeline`.
+holds values; the algorithms live in `detectors` and `hygiene.pipeline`. Every number has bounds a run
+can honour (a REST job with `batch_rows = 1e20` is refused when submitted, naming the field, not when it
+runs); what depends on the loaded model (the token window) is checked by `check_model_window`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from detectors.normalize import NORMALIZERS
 from detectors.statistics import STATISTICS
 from hygiene.errors import ConfigError
 
-__all__ = ["DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "read_toml", "ConfigError"]
+__all__ = [
+    "DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "read_toml", "check_model_window", "ConfigError",
+]
 
 
 _DEDUP = DedupConfig()
@@ -40,7 +44,9 @@ class DetectorSettings(_Frozen):
     normalize: Literal[tuple(NORMALIZERS)] = Field(
         "none", description="text normalisation before scoring (detectors/normalize.py); none = as given")
     max_tokens: int = Field(512, ge=8, le=8192, description="scoring window; longer documents are truncated")
-    batch_size: int = Field(16, ge=1, le=4096)
+    batch_size: int = Field(16, ge=1, le=4096, description="most documents per model batch")
+    batch_tokens: int = Field(16384, ge=64, le=1 << 22, description=(
+        "most padded tokens per model batch (documents x longest window); bounds memory with batch_size"))
     device: str | None = Field(None, description="cuda, cpu, ...; None = CUDA when available")
 
 
@@ -53,9 +59,9 @@ class DedupSettings(_Frozen):
     shingle: Literal["word", "char"] = _DEDUP.minhash.shingle
     ngram: int = Field(_DEDUP.minhash.ngram, ge=1, le=64)
     num_perm: int = Field(_DEDUP.minhash.num_perm, ge=8, le=1024)
-    seed: int = Field(_DEDUP.minhash.seed, ge=0)
-    bands: int | None = Field(None, ge=1)
-    rows: int | None = Field(None, ge=1)
+    seed: int = Field(_DEDUP.minhash.seed, ge=0, le=2**32 - 1)
+    bands: int | None = Field(None, ge=1, le=1024)
+    rows: int | None = Field(None, ge=1, le=1024)
 
     @model_validator(mode="after")
     def _bands_rows(self) -> DedupSettings:
@@ -67,11 +73,12 @@ class DedupSettings(_Frozen):
 
 
 class CleanConfig(_Frozen):
-    text_column: str = "text"
-    id_column: str = "id"
-    batch_rows: int = Field(1024, ge=1, description="records read per batch; bounds memory")
+    text_column: str = Field("text", min_length=1, max_length=1000)
+    id_column: str = Field("id", min_length=1, max_length=1000)
+    batch_rows: int = Field(1024, ge=1, le=1 << 20, description="records read per batch; bounds memory")
     remove_machine: bool = True
-    threshold: float | None = Field(None, description="score at or above which a document is machine-made")
+    threshold: float | None = Field(None, allow_inf_nan=False,
+                                    description="score at or above which a document is machine-made")
     calibration: str | None = Field(None, description="calibration JSON; None = the shipped default")
     detector: DetectorSettings = DetectorSettings()
     dedup: DedupSettings = DedupSettings()
@@ -108,3 +115,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+def check_model_window(settings: DetectorSettings, limit: int | None) -> None:
+    """Refuse a `detector.max_tokens` larger than the `limit` text tokens the loaded model's window holds."""
+    wanted = settings.max_tokens
+    if limit is not None and wanted > limit:
+        raise ConfigError(f"detector.max_tokens = {wanted} does not fit the scorer model: one window holds at most "
+                          f"{limit} text tokens (its positions less the BOS token)", setting="detector.max_tokens")

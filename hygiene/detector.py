@@ -118,22 +118,26 @@ def build_detector(settings: DetectorSettings, *, lm=None) -> Detector | None:
     if spec.kind == TRAINED:
         return _load_trained(spec.path, lm=lm, device=settings.device, batch_size=settings.batch_size)
     from detectors.lm import load_causal_lm
+    from detectors.zeroshot import max_text_tokens
+    from hygiene.config import check_model_window
 
     lm = lm if lm is not None else load_causal_lm(settings.model, device=settings.device)
+    check_model_window(settings, max_text_tokens(lm))
     if spec.kind == BINOCULARS:
         from detectors.binoculars import BinocularsDetector
 
         performer = lm if settings.performer is None else load_causal_lm(settings.performer, device=settings.device)
         try:
             return BinocularsDetector(lm, performer, max_tokens=settings.max_tokens, batch_size=settings.batch_size,
-                                      normalize=settings.normalize)
+                                      batch_tokens=settings.batch_tokens, normalize=settings.normalize)
         except ValueError as exc:  # observer and performer do not share a tokenizer, or a window is too long
             raise ConfigError(f"binoculars detector: {exc}") from exc
     from detectors.zeroshot import ZeroShotDetector
 
     try:
         return ZeroShotDetector(lm, statistic=settings.statistic, max_tokens=settings.max_tokens,
-                                batch_size=settings.batch_size, normalize=settings.normalize)
+                                batch_size=settings.batch_size, batch_tokens=settings.batch_tokens,
+                                normalize=settings.normalize)
     except ValueError as exc:
         raise ConfigError(f"zero-shot detector: {exc}") from exc
 

@@ -18,11 +18,19 @@ __all__ = [
 
 
 class HygieneError(Exception):
-    """Bad input, settings or state the user can fix."""
+    """Bad input, settings or state the user can fix.
+
+    `setting` names the job setting that would fix it, when one would (``"text_column"``, ``"overwrite"``,
+    ``"detector.max_tokens"``): each edge says that in its own terms (the CLI names its flag).
+    """
 
     exit_code: int = 1
     status: int = 422
     code: str = "invalid_input"
+
+    def __init__(self, *args: object, setting: str | None = None) -> None:
+        super().__init__(*args)
+        self.setting = setting
 
 
 class ConfigError(HygieneError, ValueError):

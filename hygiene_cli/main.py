@@ -15,7 +15,7 @@ from typing import Any
 from hygiene.errors import ConfigError, HygieneError
 
 from . import detectors as cli_detectors
-from .options import add_input_options, add_scoring_options, flags_for, scoring_overrides
+from .options import add_input_options, add_scoring_options, error_text, scoring_overrides
 from .risk import add_risk_parser, run_risk
 
 __all__ = ["main", "build_parser"]
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return commands[args.command](args)
     except (HygieneError, OSError) as exc:
         command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
-        print(f"hygiene {args.command}: error: {flags_for(str(exc), command)}", file=sys.stderr)
+        print(f"hygiene {args.command}: error: {error_text(exc, command)}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:
         print(f"hygiene {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -16,7 +16,7 @@ from detectors.normalize import NORMALIZERS
 from detectors.statistics import STATISTICS
 
 __all__ = ["add_input_options", "add_detector_options", "add_scoring_options", "scoring_overrides",
-           "detector_overrides", "flags_for"]
+           "detector_overrides", "flags_for", "error_text"]
 
 DETECTOR_HELP = ("zeroshot (default: one LM's token statistics), binoculars (observer --model / performer "
                  "--performer), none (no model: exact + near dedup only), or a model directory written by "
@@ -77,14 +77,29 @@ def scoring_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    return {action.dest: option for action in parser._actions for option in action.option_strings
+            if option.startswith("--")}
+
+
 def flags_for(message: str, parser: argparse.ArgumentParser) -> str:
     """A core message names settings in backticks (`threshold`, `detector_reference`); on the command line
     they read as the flags that set them (--threshold, --detector-reference)."""
-    flags = {action.dest: option for action in parser._actions for option in action.option_strings
-             if option.startswith("--")}
+    flags = _flags(parser)
 
     def flag(match: re.Match) -> str:
         name = match.group(1)
         return flags.get(name) or flags.get(name.rsplit(".", 1)[-1]) or match.group(0)
 
     return re.sub(r"`([a-z_][a-z0-9_.]*)`", flag, message)
+
+
+def error_text(exc: Exception, parser: argparse.ArgumentParser) -> str:
+    """A HygieneError's message for this command: settings named as its flags, and the flag that changes the
+    setting the error is about (``exc.setting``) when the command has one. The core says what is wrong, the
+    CLI how to change it."""
+    text = flags_for(str(exc), parser)
+    setting = getattr(exc, "setting", None) or ""
+    flags = _flags(parser)
+    flag = flags.get(setting) or flags.get(setting.rsplit(".", 1)[-1])
+    return f"{text}; use {flag}" if flag and flag not in text else text

@@ -58,7 +58,11 @@ def run_risk(args: argparse.Namespace, scoring_overrides) -> int:
     result = assess(args.inputs, config, options, progress=TqdmProgress(enabled=not args.quiet))
     json_path, html_path = write_risk_report(args.out, result)
     score, machine = result["integrity"], result["machine_fraction"]
-    print(f"integrity {score['score']:.1f}/100, grade {score['grade']}")
+    if score["grade"] is None:
+        print(f"integrity {score['score']:.1f}/100, grade withheld: {score['grade_withheld']}")
+        print(f"  to fix: {score['recommendations'][0]}")
+    else:
+        print(f"integrity {score['score']:.1f}/100, grade {score['grade']}")
     print(f"  machine-generated share {machine['fraction']:.1%} "
           f"({machine['low']:.1%}-{machine['high']:.1%}; flagged {machine['flagged_share']:.1%})")
     print(f"  duplicates {result['duplicates']['duplicate_rate']:.1%}")

@@ -31,6 +31,9 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--data-root", action="append", type=Path, dest="data_roots",
                    help="directory job inputs may come from (repeatable)")
     p.add_argument("--output-root", type=Path, help="job outputs and the job store (default: ./hygiene-jobs)")
+    p.add_argument("--allowed-host", action="append", dest="allowed_hosts", metavar="NAME",
+                   help="a Host header name to answer, '*' for any (repeatable; default: the loopback names on "
+                        "loopback, any name otherwise)")
     p.add_argument("--max-batch", type=int, help="texts per model call when micro-batching (default: 32)")
     p.add_argument("--batch-wait-ms", type=float, help="how long a batch waits to fill (default: 5)")
     p.add_argument("--no-batching", action="store_true", help="one model call per request (for comparison)")
@@ -50,6 +53,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = load_settings(
         args.config,
         service={"host": args.host, "port": args.port, "token": args.token, "data_roots": args.data_roots,
+                 "allowed_hosts": args.allowed_hosts,
                  "output_root": args.output_root, "max_batch": args.max_batch, "batch_wait_ms": args.batch_wait_ms,
                  "batching": False if args.no_batching else None},
         job={**detector_overrides(args), "threshold": args.threshold,

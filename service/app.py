@@ -21,7 +21,7 @@ from hygiene.detector import Detector
 
 from .console import STATIC_DIR
 from .errors import ApiError, install_error_handlers
-from .middleware import BodyLimit, RequestMetrics
+from .middleware import BodyLimit, HostCheck, JsonBodies, RequestMetrics
 from .outputs import sweep_deleted
 from .routers import console, jobs, ops, score, uploads
 from .settings import ServiceSettings
@@ -65,7 +65,9 @@ def create_app(settings: ServiceSettings, scorer: Detector | None = None) -> Fas
     shard_sized = {uploads.UPLOADS: settings.max_shard_bytes,
                    console.CONSOLE_UPLOADS: settings.max_shard_bytes + console.FORM_FRAMING_BYTES}
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, streamed=shard_sized)
+    app.add_middleware(JsonBodies, prefix="/v1/", exempt={uploads.UPLOADS})  # console forms check their origin
     app.add_middleware(RequestMetrics, metrics=state.metrics)
+    app.add_middleware(HostCheck, allowed=settings.host_names)  # outermost: a rebound name gets nothing
     return app
 
 

@@ -1,13 +1,14 @@
-"""ASGI middleware: request-body size limit and per-route request metrics."""
+"""ASGI middleware: Host check, JSON-only bodies, request-body size limit and per-route request metrics."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 
 from .metrics import Metrics, route_label
 
-__all__ = ["BodyLimit", "RequestMetrics", "error_body"]
+__all__ = ["HostCheck", "JsonBodies", "BodyLimit", "RequestMetrics", "error_body", "host_name"]
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -18,6 +19,62 @@ async def _send_json(send, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header: lower case, without the port, IPv6 brackets or a trailing dot."""
+    name = header.strip().lower()
+    if name.startswith("["):  # [::1]:8000
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:  # host:port (a bare IPv6 address has several colons)
+        name = name.partition(":")[0]
+    return name.rstrip(".")
+
+
+class HostCheck:
+    """Answer 400 to a request whose Host header is not a name this server is known by.
+
+    DNS rebinding: a web page on evil.example whose name is re-pointed at 127.0.0.1 can make the browser
+    send requests to a server on loopback, which needs no token there; those requests still say
+    `Host: evil.example`. `allowed` None serves any name.
+    """
+
+    def __init__(self, app, allowed: Collection[str] | None) -> None:
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.allowed is None:
+            return await self.app(scope, receive, send)
+        header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        if host_name(header) not in self.allowed:
+            return await _send_json(send, 400, error_body(
+                "bad_host", f"this server does not answer to Host {header[:100]!r}; allowed: "
+                            f"{', '.join(sorted(self.allowed))} (service setting allowed_hosts)"))
+        await self.app(scope, receive, send)
+
+
+class JsonBodies:
+    """Answer 415 to a POST, PUT or PATCH under `prefix` whose body is not declared JSON (`exempt` paths check
+    their own).
+
+    FastAPI reads a body sent without a content type as JSON, and a web page may send such a request to
+    any origin without asking first; declaring JSON is what makes a browser ask (CORS preflight), which
+    this server never grants. Without it, any page could queue jobs on a loopback server with no token.
+    """
+
+    def __init__(self, app, prefix: str = "/", exempt: Collection[str] = ()) -> None:
+        self.app, self.prefix, self.exempt = app, prefix, set(exempt)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH")
+                and scope["path"].startswith(self.prefix) and scope["path"].rstrip("/") not in self.exempt):
+            declared = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
+            media = declared.partition(";")[0].strip().lower()
+            if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+                shown = f"content type {media!r}" if media else "no content type"
+                return await _send_json(send, 415, error_body(
+                    "unsupported_media_type", f"{shown}: send the body as JSON with Content-Type: application/json"))
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hygiene.config import CleanConfig
+
+from .security import public_path, public_text, public_value
 
 if TYPE_CHECKING:
     from .jobs import JobRecord
@@ -164,11 +168,15 @@ class Health(BaseModel):
     limits: dict[str, int] | None = None
 
 
-def job_view(record: JobRecord) -> Job:
-    return Job(id=record.id, kind=record.kind, state=record.state, inputs=record.inputs, created=record.created,
+def job_view(record: JobRecord, roots: Sequence[Path] = ()) -> Job:
+    """The job as a client sees it; with the server's `roots`, paths relative to the root they lie under."""
+    error = public_text(record.error, roots) if record.error and roots else record.error
+    return Job(id=record.id, kind=record.kind, state=record.state, created=record.created,
+               inputs=[public_path(p, roots) for p in record.inputs] if roots else record.inputs,
                started=record.started, finished=record.finished, stage=record.stage, rows_done=record.rows_done,
-               rows_total=record.rows_total, counts=record.counts, timings_s=record.timings, error=record.error,
-               attempts=record.attempts, duration_s=record.duration_s, config=record.config, risk=record.options)
+               rows_total=record.rows_total, counts=record.counts, timings_s=record.timings, error=error,
+               attempts=record.attempts, duration_s=record.duration_s, config=public_value(record.config, roots),
+               risk=public_value(record.options, roots))
 
 
 def upload_view(u: StoredUpload) -> Upload:

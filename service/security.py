@@ -1,15 +1,19 @@
-"""Bearer-token checks and confinement of client-given paths to the configured data roots."""
+"""Bearer-token checks, confinement of client-given paths to the configured data roots, and the reverse:
+server paths shown to a client only relative to the root they lie under."""
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hygiene.errors import HygieneError
 from hygiene.io.shards import discover
 
-__all__ = ["PathError", "token_matches", "resolve_under_roots", "resolve_inputs"]
+__all__ = ["PathError", "token_matches", "resolve_under_roots", "resolve_inputs", "public_path", "public_text",
+           "public_value"]
 
 
 class PathError(HygieneError, ValueError):
@@ -76,3 +80,39 @@ def resolve_inputs(raws: Sequence[str], roots: Sequence[Path], max_shard_bytes: 
             raise PathError(f"shard {shard.path} is {size} bytes; this server accepts at most {max_shard_bytes}", 413)
         files.append(real)
     return files
+
+
+# An absolute path left in a message after the roots are taken out: shown as its last component only.
+_ABSOLUTE = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/:,;()\[\]]+/)+([^\s'\"/:,;()\[\]]*)")
+
+
+def _prefixes(roots: Sequence[Path]) -> list[str]:
+    """Every spelling of each root (as configured and resolved), longest first, with a trailing separator."""
+    names = {str(p).rstrip("/") + "/" for root in roots for p in (Path(root), Path(root).resolve())}
+    return sorted(names, key=len, reverse=True)
+
+
+def public_path(path: str, roots: Sequence[Path]) -> str:
+    """A server path as a client names it: relative to the root it lies under, else its file name alone."""
+    for prefix in _prefixes(roots):
+        if path.startswith(prefix):
+            return path[len(prefix):] or "."
+    return Path(path).name if Path(path).is_absolute() else path
+
+
+def public_text(text: str, roots: Sequence[Path]) -> str:
+    """A message with server paths made relative to their root (any other absolute path cut to its name)."""
+    for prefix in _prefixes(roots):
+        text = text.replace(prefix, "")
+    return _ABSOLUTE.sub(r"\1", text)
+
+
+def public_value(value: Any, roots: Sequence[Path]) -> Any:
+    """`public_text` over every string in a JSON-like value (a job's config, its risk options)."""
+    if isinstance(value, str):
+        return public_text(value, roots)
+    if isinstance(value, list):
+        return [public_value(v, roots) for v in value]
+    if isinstance(value, dict):
+        return {k: public_value(v, roots) for k, v in value.items()}
+    return value

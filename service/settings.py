@@ -20,9 +20,11 @@ from hygiene.config import CleanConfig, ConfigError, load_config, read_toml
 __all__ = ["ServiceSettings", "load_settings", "is_loopback", "ENV_PREFIX"]
 
 ENV_PREFIX = "HYGIENE_"
-# Environment variables read, by service field; lists (data_roots) are os.pathsep-separated.
+# Environment variables read, by service field; lists are os.pathsep-separated (data_roots) or comma-separated.
 _ENV_FIELDS = ("host", "port", "token", "data_roots", "output_root", "db_path", "max_body_bytes", "max_texts",
-               "max_chars", "max_shard_bytes", "uploads_dir", "queue_size", "max_batch", "batch_wait_ms", "batching")
+               "max_chars", "max_shard_bytes", "uploads_dir", "queue_size", "max_batch", "batch_wait_ms", "batching",
+               "allowed_hosts")
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class ServiceSettings(BaseModel):
@@ -33,16 +35,20 @@ class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     token: str | None = Field(None, min_length=16, description="bearer token; required off loopback")
+    allowed_hosts: tuple[str, ...] = Field((), description=(
+        "Host header names served ('*': any); default: the loopback names when bound to loopback (a page whose "
+        "name was rebound to 127.0.0.1 is refused), any name otherwise (a token is required there)"))
     data_roots: tuple[Path, ...] = Field((), description="directories job inputs may be read from")
     output_root: Path = Field(Path("hygiene-jobs"), description="job outputs go to OUTPUT_ROOT/<job id>/")
     db_path: Path | None = Field(None, description="SQLite job store; default OUTPUT_ROOT/jobs.sqlite3")
     uploads_dir: Path | None = Field(None, description="uploaded shards; default OUTPUT_ROOT/uploads")
-    max_body_bytes: int = Field(2 << 20, ge=1024, description="largest request body accepted")
-    max_texts: int = Field(256, ge=1, description="texts per /v1/score request")
-    max_chars: int = Field(100_000, ge=1, description="characters per text")
-    max_shard_bytes: int = Field(8 << 30, ge=1, description="largest input shard file a job may read or upload")
-    queue_size: int = Field(1024, ge=1, description="texts waiting for the model before requests get 429")
-    max_batch: int = Field(32, ge=1, description="texts per model call when micro-batching")
+    max_body_bytes: int = Field(2 << 20, ge=1024, le=1 << 40, description="largest request body accepted")
+    max_texts: int = Field(256, ge=1, le=1 << 20, description="texts per /v1/score request")
+    max_chars: int = Field(100_000, ge=1, le=1 << 30, description="characters per text")
+    max_shard_bytes: int = Field(8 << 30, ge=1, le=1 << 50, description="largest input shard file a job may read or "
+                                                                         "upload")
+    queue_size: int = Field(1024, ge=1, le=1 << 24, description="texts waiting for the model before requests get 429")
+    max_batch: int = Field(32, ge=1, le=4096, description="texts per model call when micro-batching")
     batch_wait_ms: float = Field(5.0, ge=0, le=1000, description="how long a batch waits to fill up")
     batching: bool = Field(True, description="merge concurrent /v1/score requests into one model call")
     job: CleanConfig = CleanConfig()
@@ -54,6 +60,14 @@ class ServiceSettings(BaseModel):
     @property
     def uploads_path(self) -> Path:
         return self.uploads_dir or self.output_root / "uploads"
+
+    @property
+    def host_names(self) -> frozenset[str] | None:
+        """Host header names served (lower case, no port); None: any."""
+        if "*" in self.allowed_hosts or (not self.allowed_hosts and not is_loopback(self.host)):
+            return None
+        names = self.allowed_hosts or (*_LOOPBACK_NAMES, self.host)
+        return frozenset(n.lower().strip("[]").rstrip(".") for n in names)
 
     @property
     def input_roots(self) -> tuple[Path, ...]:
@@ -88,6 +102,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             continue
         if name == "data_roots":
             found[name] = [part for part in value.split(os.pathsep) if part]
+        elif name == "allowed_hosts":
+            found[name] = [part.strip() for part in value.split(",") if part.strip()]
         elif name == "batching":
             found[name] = value.strip().lower() not in ("0", "false", "no", "off")
         else:

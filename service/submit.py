@@ -1,8 +1,9 @@
 """Turn a job request into resolved inputs and a full CleanConfig, refusing what the pipeline would refuse.
 
-Everything a job could fail on before its first row (paths, shard format, text column, threshold; for a
-risk job its references too) is checked here, so a client gets a 4xx at submission instead of a failed
-job later. Inputs may come from the data roots or the uploads directory (an implicit root).
+Everything a job could fail on before its first row (paths, shard format, text column, threshold, every
+setting's range, the token window of the loaded model; for a risk job its references too) is checked here,
+so a client gets a 4xx at submission instead of a failed job later. Inputs may come from the data roots or
+the uploads directory (an implicit root). Messages show paths relative to their root, never the server's.
 """
 
 from __future__ import annotations
@@ -11,19 +12,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hygiene.config import CleanConfig
+from hygiene.config import CleanConfig, check_model_window
 from hygiene.detector import BINOCULARS, KINDS, ZEROSHOT, Detector, build_detector, scoring
-from hygiene.errors import HygieneError
+from hygiene.errors import ConfigError, HygieneError
 from hygiene.io.shards import ShardError, open_shards
 from hygiene.risk import RiskError, check_inputs
 from hygiene.thresholds import ThresholdError, resolve_threshold
 
 from .risk_job import risk_options
 from .schemas import JobRequest, RiskSettings
-from .security import PathError, resolve_inputs, resolve_under_roots
+from .security import PathError, public_text, resolve_inputs, resolve_under_roots
 from .settings import ServiceSettings
 
-__all__ = ["SubmitError", "prepare_job", "scorer_for"]
+__all__ = ["SubmitError", "prepare_job", "scorer_for", "server_roots"]
 
 _SERVER_FIXED = ("model", "performer", "device")  # loading arbitrary weights on request is not a client's choice
 
@@ -41,9 +42,32 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def prepare_job(request: JobRequest, settings: ServiceSettings) -> tuple[list, CleanConfig, dict[str, Any] | None]:
+def server_roots(settings: ServiceSettings) -> tuple:
+    """Where server paths a client may see lie: the data roots, the uploads, the job outputs."""
+    return (*settings.input_roots, settings.output_root)
+
+
+def _window(scorer: Detector | None) -> int | None:
+    lm = getattr(scorer, "lm", None) or getattr(scorer, "observer", None)
+    if lm is None:
+        return None
+    from detectors.zeroshot import max_text_tokens
+
+    return max_text_tokens(lm)
+
+
+def prepare_job(request: JobRequest, settings: ServiceSettings,
+                scorer: Detector | None = None) -> tuple[list, CleanConfig, dict[str, Any] | None]:
     """Resolved shard paths (confined to the data roots and uploads), the job's config over the server
-    defaults, and for a risk job its options with the reference paths resolved the same way."""
+    defaults, and for a risk job its options with the reference paths resolved the same way. With the
+    server's loaded `scorer`, the job's token window is checked against its model."""
+    try:
+        return _prepare(request, settings, scorer)
+    except SubmitError as exc:
+        raise SubmitError(public_text(str(exc), server_roots(settings)), exc.status, exc.code) from exc
+
+
+def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | None):
     given = request.config.model_dump(mode="json", exclude_unset=True) if request.config else {}
     fixed = [key for key in _SERVER_FIXED if key in given.get("detector", {})
              and given["detector"][key] != getattr(settings.job.detector, key)]
@@ -57,6 +81,9 @@ def prepare_job(request: JobRequest, settings: ServiceSettings) -> tuple[list, C
         if given.get("calibration") is not None:
             given["calibration"] = str(resolve_under_roots(given["calibration"], settings.data_roots))
         config = CleanConfig.model_validate(_merge(settings.job.model_dump(mode="json"), given))
+        spec = scoring(config.detector)
+        if spec is not None and spec.kind in (ZEROSHOT, BINOCULARS):  # a model directory fixes its own window
+            check_model_window(config.detector, _window(scorer))
         roots = settings.input_roots
         inputs = resolve_inputs(request.inputs, roots, settings.max_shard_bytes)
         options = None
@@ -72,8 +99,9 @@ def prepare_job(request: JobRequest, settings: ServiceSettings) -> tuple[list, C
     except PathError as exc:
         raise SubmitError(str(exc), exc.status, "path_refused" if exc.status == 403 else "path_error") from exc
     except ValidationError as exc:
-        raise SubmitError(f"invalid config: {exc.errors()[0]['msg']}") from exc
-    except (ShardError, ThresholdError, RiskError, ValueError) as exc:  # ValueError: pyarrow's ArrowInvalid
+        error = exc.errors()[0]
+        raise SubmitError(f"invalid config: config.{'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
+    except (ConfigError, ShardError, ThresholdError, RiskError, ValueError) as exc:  # ValueError: ArrowInvalid
         raise SubmitError(str(exc)) from exc
     except OSError as exc:
         raise SubmitError(f"cannot read input: {exc.strerror or exc}", 422, "unreadable_input") from exc

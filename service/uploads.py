@@ -2,9 +2,15 @@
 
 An upload streams to disk in a partial directory beside UPLOADS_DIR (never whole in memory, refused
 past the shard-size limit), is checked as every job input is (hygiene.io.shards: format, readable, text
-column), and then appears under its id with one directory rename: a listed upload is always complete,
-and a failed or oversized one leaves nothing behind. Partial directories a crash left are removed at
-start-up. UPLOADS_DIR is an implicit data root, so `<id>` or `<id>/<file name>` work as job inputs.
+column) and, beyond that, read to its end (every parquet page, the whole gzip stream), so a file cut or
+damaged in transit is refused rather than partly processed later. It then appears under its id with one
+directory rename: a listed upload is always complete, and a failed or oversized one leaves nothing
+behind. Partial directories a crash left are removed at start-up. UPLOADS_DIR is an implicit data root,
+so `<id>` or `<id>/<file name>` work as job inputs.
+
+The body must be sent with a file content type (:data:`CONTENT_TYPES`). Those are not ones a web page
+may send cross-origin without asking first, so a page a user visits cannot upload into a loopback server
+that needs no token.
 """
 
 from __future__ import annotations
@@ -23,9 +29,14 @@ from pathlib import Path
 
 from hygiene.errors import HygieneError
 from hygiene.io.atomic import write_json
-from hygiene.io.shards import SHARD_SUFFIXES, ShardError, count_rows, open_shards
+from hygiene.io.shards import SHARD_SUFFIXES, ShardError, count_rows, open_shards, unreadable
 
-__all__ = ["Upload", "UploadError", "UploadStore", "check_filename", "UPLOAD_ID"]
+__all__ = ["Upload", "UploadError", "UploadStore", "check_filename", "check_content_type", "UPLOAD_ID",
+           "CONTENT_TYPES"]
+
+CONTENT_TYPES = ("application/octet-stream", "application/vnd.apache.parquet", "application/x-parquet",
+                 "application/jsonl", "application/x-ndjson", "application/json", "application/gzip",
+                 "application/x-gzip")
 
 UPLOAD_ID = r"^[0-9a-f]{32}$"
 _META = "upload.json"
@@ -63,6 +74,16 @@ def check_filename(name: str) -> str:
         raise UploadError(f"unsupported shard format: {name!r} (expected {', '.join(SHARD_SUFFIXES)})",
                           code="unsupported_format")
     return name
+
+
+def check_content_type(value: str | None) -> None:
+    """Refuse (415) a body not sent as a file: no content type, a form, text, or anything unlisted."""
+    media = (value or "").partition(";")[0].strip().lower()
+    if media not in CONTENT_TYPES:
+        shown = f"content type {media!r}" if media else "no content type"
+        raise UploadError(f"{shown}: send the file itself as the body with one of {', '.join(CONTENT_TYPES)} "
+                          "(curl -H 'Content-Type: application/octet-stream' --data-binary @FILE)", 415,
+                          "unsupported_media_type")
 
 
 class UploadStore:
@@ -104,10 +125,14 @@ class UploadStore:
             os.fsync(f.fileno())
         try:
             shard = open_shards([path], text_column)[0]  # the same checks as any job input
+            problems = unreadable(shard)
             rows = count_rows(shard)
         except (ShardError, ValueError, OSError) as exc:  # ValueError: pyarrow's ArrowInvalid
             message = str(exc).replace(str(work) + os.sep, "")  # no server paths in the answer
             raise UploadError(f"not a usable shard: {message}", code="invalid_shard") from exc
+        if problems:
+            raise UploadError(f"{filename} is damaged (cut short or corrupt in transit?): {'; '.join(problems[:5])}",
+                              code="damaged_shard")
         upload = Upload(id=work.name, filename=filename, format=shard.format, bytes=size, sha256=sha256, rows=rows,
                         created=datetime.now(UTC).isoformat(timespec="milliseconds"))
         write_json(work / _META, asdict(upload))

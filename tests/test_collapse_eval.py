@@ -182,7 +182,7 @@ def test_tiny_preset_end_to_end(tiny_run):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["comparisons"] and "delay_ratio_filtered" in summary["comparisons"][0]
     page = (out / "report.html").read_text()
-    assert "data:image/png;base64," in page and "Collapse generation per condition" in page
+    assert "<svg" in page and "data:image" not in page and "Collapse generation per condition" in page
 
 
 @needs_corpus

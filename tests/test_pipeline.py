@@ -97,7 +97,16 @@ def test_clean_routes_every_row_once(corpus, scorer):
         assert len(entry["sha256"]) == 64
         assert entry["kept"] + entry["removed"] + entry["quarantined"] == entry["rows"]
     assert m["threshold"] == {"value": -2.0, "source": "config", "calibration": {}}
-    assert result.report.read_text().count("<svg") == 1
+    examples = m["summary"]["removed_examples"]
+    copy = examples["exact_duplicate"][0]
+    assert copy["id"] == "a:12" and copy["kept_id"] == "a:2" and copy["shard"] == "a"
+    assert copy["kept_excerpt"].upper()[:200] in copy["excerpt"]  # the copy, and the document it copies
+    near = examples["near_duplicate"][0]
+    assert near["kept_id"] == "a:3" and "zebra" in near["excerpt"] and 0.7 < near["similarity"] < 1.0
+    assert np.isfinite(near["score"]) and near["chars"] >= len(near["excerpt"].removesuffix(" …")) > 100
+    page = result.report.read_text()
+    assert page.count("<svg") == 3  # rows by outcome, scores, duplicate clusters
+    assert "zebra" in page and "<script" not in page
     assert not any((tmp / "out").rglob("*.tmp-*"))
 
 
@@ -123,7 +132,7 @@ def test_score_annotates_and_removes_nothing(corpus, scorer):
 def test_finished_run_is_refused_then_overwritten(corpus, scorer):
     inputs, tmp = corpus
     run(inputs, tmp / "out", _config(), scorer=scorer)
-    with pytest.raises(RunError, match="already holds a finished run; set `overwrite`"):
+    with pytest.raises(RunError, match="already holds a finished run"):
         run(inputs, tmp / "out", _config(), scorer=scorer)
     again = run(inputs, tmp / "out", _config(), scorer=scorer, overwrite=True)
     assert again.manifest["counts"]["rows"] == 28
@@ -167,6 +176,22 @@ def test_crashed_run_resumes_to_identical_output(corpus, scorer):
         for name in ("a.parquet", "b.parquet"):
             assert pq.read_table(tmp / "out" / sub / name).equals(pq.read_table(tmp / "ref" / sub / name))
     assert resumed.manifest["counts"] == reference.manifest["counts"]
+
+
+def test_examples_survive_a_run_resumed_while_routing(corpus, scorer):
+    inputs, tmp = corpus
+    reference = run(inputs, tmp / "ref", _config(), scorer=scorer)
+    out = tmp / "out"
+    run(inputs, out, _config(), scorer=scorer)
+    # as if the process died after routing shard a: b's outputs, its marker and the manifest are gone
+    for path in (out / "manifest.json", out / ".work" / "routed" / "b.json", out / "kept" / "b.parquet",
+                 out / "removed" / "b.parquet"):
+        path.unlink()
+    resumed = run(inputs, out, _config(), scorer=scorer)
+    assert resumed.resumed
+    examples = resumed.manifest["summary"]["removed_examples"]
+    assert examples == reference.manifest["summary"]["removed_examples"]
+    assert all(e["excerpt"] for items in examples.values() for e in items)
 
 
 def test_bad_input_fails_before_writing(tmp_path, scorer):

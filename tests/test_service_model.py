@@ -161,3 +161,15 @@ def test_rest_job_normalizes_exactly_as_the_cli(crashed, tmp_path):
     assert np.allclose(scores["nfkc"], expected, atol=1e-6)
     assert np.abs(scores["none"][:2] - expected[:2]).min() > 1e-3  # normalising changes the tricked rows' scores
     assert scores["none"][2] == pytest.approx(expected[2], abs=1e-6)  # and leaves plain text alone
+
+
+def test_settings_the_loaded_model_cannot_run_are_refused_at_submission(crashed):
+    """Issue 11, item 6: a window the model cannot hold (8192 text tokens + BOS > 8192 positions) or a batch of
+    1e20 records is a 422 naming the field, not a job that fails when it runs."""
+    client = crashed["client"]
+    before = len(client.get("/v1/jobs").json()["jobs"])
+    window = client.post("/v1/jobs", json={"inputs": ["part-0.parquet"], "config": {"detector": {"max_tokens": 8192}}})
+    assert window.status_code == 422 and "detector.max_tokens = 8192 does not fit" in window.text, window.text
+    rows = client.post("/v1/jobs", json={"inputs": ["part-0.parquet"], "config": {"batch_rows": 1e20}})
+    assert rows.status_code == 422 and "batch_rows" in rows.text, rows.text
+    assert len(client.get("/v1/jobs").json()["jobs"]) == before

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hygiene.io.shards import ShardError, count_rows, discover, read_batches, validate
+from hygiene.io.shards import UNREADABLE, ShardError, count_rows, discover, read_batches, unreadable, validate
 
 
 def _write_parquet(path, data, **kw):
@@ -68,19 +68,28 @@ def test_truncated_parquet_is_refused_up_front(tmp_path):
 
 def test_missing_or_non_string_text_column(tmp_path):
     (shard,) = discover([_write_parquet(tmp_path / "a.parquet", {"body": ["x"]})])
-    with pytest.raises(ShardError, match="no text column 'text'.*body.*--text-column"):
+    with pytest.raises(ShardError, match="no text column 'text'.*body") as refused:
         validate(shard, "text")
+    assert refused.value.setting == "text_column" and "--" not in str(refused.value)  # the CLI names its flag
     validate(shard, "body")
     (shard,) = discover([_write_parquet(tmp_path / "b.parquet", {"text": [1, 2]})])
     with pytest.raises(ShardError, match="has type int64, expected string"):
         validate(shard, "text")
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text('not json\n{"body": "x"}\n')
-    with pytest.raises(ShardError, match="no text column 'text' in the first record"):
+    with pytest.raises(ShardError, match="none of its first 2 records has a text field 'text' \\(fields: body\\)"):
         validate(discover([jsonl])[0], "text")
+    jsonl.write_text('{"body": "x"}\n{"text": "y"}\n')  # one record without the field: that record's problem
+    validate(discover([jsonl])[0], "text")
     jsonl.write_text("[1]\n")
     with pytest.raises(ShardError, match="no JSON object"):
         validate(discover([jsonl])[0], "text")
+    jsonl.write_text("")  # an empty shard is a shard of no records
+    validate(discover([jsonl])[0], "text")
+    gz = tmp_path / "d.jsonl.gz"
+    gz.write_text('{"text": "not compressed"}\n')
+    with pytest.raises(ShardError, match="not gzip-compressed"):
+        validate(discover([gz])[0], "text")
 
 
 def test_parquet_rows_quarantined_with_reasons_and_ids_created(tmp_path):
@@ -155,10 +164,16 @@ def test_jsonl_gzip_and_shared_schema(tmp_path):
     assert [i for b in again for i in b.ids] == [f"s:{i}" for i in range(6)]
 
 
-def test_truncated_gzip_is_an_error_not_a_silent_stop(tmp_path):
+def test_truncated_gzip_keeps_what_decompressed_and_records_the_rest(tmp_path):
     data = gzip.compress(b"".join(b'{"text": "row %d"}\n' % i for i in range(2000)))
     path = tmp_path / "s.jsonl.gz"
     path.write_bytes(data[: len(data) // 2])
     (shard,) = discover([path])
-    with pytest.raises(ShardError, match="unreadable after record"):
-        list(read_batches(shard))
+    validate(shard, "text")
+    _, rows, texts, _, quarantined = _all(shard, batch_rows=256)
+    assert len(rows) > 500 and texts == [f"row {i}" for i in rows] and rows == list(range(len(rows)))
+    gap = quarantined[-1]
+    assert gap.raw is None and gap.error.startswith(UNREADABLE) and "cut short" in gap.error
+    assert gap.row == len(rows) + len(quarantined) - 1  # after every record it could read (a cut line included)
+    assert count_rows(shard) == gap.row + 1
+    assert unreadable(shard) == [gap.error.removeprefix(UNREADABLE)]

@@ -94,6 +94,23 @@ def test_chunked_vocabulary_statistics_match(lm: LoadedLM, detector: ZeroShotDet
     assert_same_statistics(reference, full_logits.statistics(TEXTS))
 
 
+def test_token_budget_bounds_each_batch_and_changes_no_statistic(lm: LoadedLM, detector: ZeroShotDetector, monkeypatch):
+    """batch_tokens caps texts x padded window per model call; a window longer than the budget goes alone."""
+    seen: list[tuple[int, int]] = []
+    budget = ZeroShotDetector(lm, batch_size=16, batch_tokens=48)
+    score_batch = budget._score_batch
+    monkeypatch.setattr(budget, "_score_batch", lambda rows: seen.append((len(rows), max(map(len, rows))))
+                        or score_batch(rows))
+    assert_same_statistics(detector.statistics(TEXTS), budget.statistics(TEXTS))
+    assert sum(n for n, _ in seen) == len(TEXTS) and len(seen) > 1
+    assert all(n * width <= 48 or n == 1 for n, width in seen)
+    encoded = zeroshot.Encoded(ids=[[0] * 10, [0] * 30, [0] * 9, [0] * 3, []], n_tokens=np.zeros(5, np.int64),
+                               truncated=np.zeros(5, bool), reason=np.array(["", "", "", "", "empty"]),
+                               ok=np.array([True, True, True, True, False]))
+    assert encoded.batches(16, 25) == [[1], [0, 2], [3]]  # 30 alone; 2 x 10 <= 25; 3 x 10 > 25
+    assert encoded.batches(2) == [[1, 0], [2, 3]]  # without a budget: documents only
+
+
 def test_truncation_to_max_tokens(lm: LoadedLM):
     detector = ZeroShotDetector(lm, max_tokens=16)
     long_text, short_text = " ".join(["word"] * 100), "A short line."
@@ -185,6 +202,7 @@ def test_concurrent_calls_agree(detector: ZeroShotDetector):
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": 100_000}, "window"),
         ({"batch_size": 0}, "batch_size"),
+        ({"batch_tokens": 0}, "batch_tokens"),
         ({"max_chars": 0}, "max_chars"),
         ({"model": "some/model"}, "not both"),
     ],

@@ -1,11 +1,19 @@
-"""Atomic writes: a file appears complete under its final name or not at all (temp file + rename)."""
+"""Atomic writes: a file appears complete under its final name or not at all (temp file + rename).
+
+A temporary file is the final name with a leading dot and the writer's process id (``.NAME.tmp-PID``), so
+the leftovers of a killed process can be told apart from files still being written
+(:func:`stale_temporaries`). A write that fails (a full disk) raises an OSError that names the file being
+written and leaves no temporary file behind.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from hashlib import sha256
 from pathlib import Path
@@ -14,12 +22,23 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["atomic_path", "ParquetSink", "write_json", "file_sha256", "remove_tree"]
+__all__ = [
+    "atomic_path", "ParquetSink", "write_json", "file_sha256", "remove_tree", "temporaries", "stale_temporaries",
+]
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
 
 
 def _temporary(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """`exc` with the file it concerns (pyarrow's write errors and plain write() errors name none)."""
+    if exc.filename is not None:
+        return exc
+    return OSError(exc.errno or errno.EIO, f"cannot write: {exc.strerror or exc}", str(path))
 
 
 @contextmanager
@@ -29,6 +48,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -37,7 +58,8 @@ class ParquetSink:
     """Append tables to a parquet file that appears under its name only on `close()`.
 
     The schema is fixed by the first write (or given up front). A sink that never saw a table
-    nor a schema leaves no file; `abort()` leaves nothing behind.
+    nor a schema leaves no file; `abort()` leaves nothing behind, even when the disk is full.
+    Pages carry a CRC, so a reader can tell a damaged page from data.
     """
 
     def __init__(self, path: Path, schema: pa.Schema | None = None, **options: Any):
@@ -50,24 +72,37 @@ class ParquetSink:
 
     def _open(self) -> pq.ParquetWriter:
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, self._schema, **self._options)
+            options = {"compression": "zstd", "write_page_checksum": True, **self._options}
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, **options)
         return self._writer
 
     def write(self, table: pa.Table) -> None:
         self._schema = self._schema or table.schema
-        self._open().write_table(table.cast(self._schema) if table.schema != self._schema else table)
+        try:
+            self._open().write_table(table.cast(self._schema) if table.schema != self._schema else table)
+        except OSError as exc:
+            raise _naming(exc, self.path) from exc
         self.rows += table.num_rows
 
     def close(self) -> None:
         if self._schema is None:
             return
-        self._open().close()
-        os.replace(self._tmp, self.path)
+        try:
+            self._open().close()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise _naming(exc, self.path) from exc
 
     def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._tmp.unlink(missing_ok=True)
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        except (OSError, pa.ArrowException):
+            pass  # a full disk fails the final flush too; the temporary file goes all the same
+        finally:
+            self._writer = None
+            self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> ParquetSink:
         return self
@@ -91,3 +126,32 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def temporaries(folder: Path, names: Collection[str] | None = None) -> list[Path]:
+    """Temporary files in `folder` (of final names in `names`, when given), whoever writes them."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = _TEMP.match(path.name)
+        if match and (names is None or match["name"] in names) and path.is_file():
+            found.append(path)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():  # not ours in flight: callers look before writing (and a restarted container
+        return False  # often gets the pid its killed predecessor had)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def stale_temporaries(folder: Path, names: Collection[str] | None = None) -> list[Path]:
+    """Temporary files in `folder` whose writer is no longer running: what kill -9 leaves behind."""
+    return [p for p in temporaries(folder, names) if not _alive(int(_TEMP.match(p.name)["pid"]))]

@@ -31,6 +31,7 @@ __all__ = [
     "QUARANTINE_DIR",
     "SCORED_DIR",
     "WORK_DIR",
+    "RUN_MARKER",
     "MANIFEST",
     "REPORT_HTML",
 ]
@@ -71,5 +72,6 @@ REMOVED_DIR = "removed"
 QUARANTINE_DIR = "quarantine"
 SCORED_DIR = "scored"
 WORK_DIR = ".work"
+RUN_MARKER = "run.json"  # in WORK_DIR: marks a directory a run writes into (hygiene.pipeline.rundir)
 MANIFEST = "manifest.json"
 REPORT_HTML = "report.html"

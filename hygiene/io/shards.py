@@ -1,25 +1,40 @@
 """Shard discovery, validation and streaming reads (parquet and JSON Lines, optionally gzip).
 
+This module finds and checks shards and assembles JSON Lines batches; parquet is read by
+`hygiene.io.parquet_rows`, JSON lines are split and parsed by `hygiene.io.jsonl`, and both build their
+batches with `hygiene.io.records`.
+
 A shard is read in record batches so memory stays bounded whatever its size. Every record ends up
 either in a batch's valid rows (with its text decoded and an id) or in its quarantine list with
 the error and its original bytes; nothing is dropped silently. Blank JSONL lines are not records.
+
+What cannot be read at all is quarantined too, with no bytes and an error starting with
+:data:`UNREADABLE` that names the part: the rows of a parquet row group past a corrupt page (one
+quarantine row per lost row: the footer says how many), or the rest of a JSONL file past a cut or corrupt
+gzip stream (one quarantine row: how many records it held is unknown). Everything before it is processed.
+
+Discovery never takes a run's outputs as inputs: hidden files and folders, and folders that hold a
+corpus-hygiene run (they have ``.work/run.json``), are skipped when a directory is searched.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
-import zlib
+import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hygiene.errors import ShardError
+from hygiene.io import columns as C
+
+from .jsonl import GZIP_MAGIC, Gap, build_table, lines, parse_record
+from .parquet_rows import parquet_file, parquet_problems, read_parquet
+from .records import UNREADABLE, QuarantinedRow, Shard, ShardBatch, decode_text, is_text_type, make_batch, row_json
 
 __all__ = [
     "ShardError",
@@ -31,42 +46,17 @@ __all__ = [
     "validate",
     "read_batches",
     "count_rows",
+    "unreadable",
+    "unreadable_parts",
+    "is_run_dir",
     "SHARD_SUFFIXES",
+    "UNREADABLE",
     "row_json",
 ]
 
 SHARD_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
-_JSONL_PEEK_LINES = 100  # how far validation looks for a parseable record
-_TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
-
-
-
-
-@dataclass(frozen=True)
-class Shard:
-    path: Path
-    format: Literal["parquet", "jsonl"]
-    name: str  # unique among the inputs of one run; names the output files
-
-    @property
-    def compressed(self) -> bool:
-        return self.path.name.endswith(".gz")
-
-
-@dataclass(frozen=True)
-class QuarantinedRow:
-    row: int
-    error: str
-    raw: bytes  # the original record: the JSONL line, or the parquet row as JSON
-
-
-@dataclass
-class ShardBatch:
-    rows: np.ndarray  # int64 positions of the valid records within the shard
-    texts: list[str]
-    ids: list[str]
-    table: pa.Table  # the valid records with all their columns, the id column guaranteed
-    quarantined: list[QuarantinedRow] = field(default_factory=list)
+_JSONL_PEEK_LINES = 100  # how far validation looks for records with the text field
+_ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError, RecursionError)
 
 
 def _shard_format(path: Path) -> Literal["parquet", "jsonl"] | None:
@@ -86,20 +76,51 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def discover(inputs: Sequence[str | Path]) -> list[Shard]:
-    """Expand files and directories (searched recursively) into shards with unique names."""
+def is_run_dir(path: Path) -> bool:
+    """True for a directory a corpus-hygiene run writes into (it holds the run's marker)."""
+    return (path / C.WORK_DIR / C.RUN_MARKER).is_file()
+
+
+def _search(root: Path, exclude: Path | None) -> list[Path]:
+    """Shard files under `root`, sorted; hidden entries, run directories and `exclude` are not entered.
+
+    Symlinked files are taken, symlinked directories are not entered (as `Path.rglob`).
+    """
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not is_run_dir(here / d)
+                   and (exclude is None or (here / d).resolve() != exclude)]
+        found.extend(here / f for f in files
+                     if not f.startswith(".") and _shard_format(here / f) and (here / f).is_file())
+    return sorted(found)
+
+
+def discover(inputs: Sequence[str | Path], exclude: str | Path | None = None) -> list[Shard]:
+    """Expand files and directories (searched recursively) into shards with unique names.
+
+    `exclude` is the run's output directory: an input inside it is refused, a search never enters it.
+    """
     if not inputs:
         raise ShardError("no input shards given")
+    out = Path(exclude).resolve() if exclude is not None else None
     paths: list[Path] = []
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
             raise ShardError(f"input not found: {path}")
+        if out is not None and path.resolve().is_relative_to(out):
+            raise ShardError(f"input {path} lies inside the output directory {exclude}; a run never reads "
+                             "what it writes")
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _shard_format(p))
+            if is_run_dir(path):
+                raise ShardError(f"{path} is a corpus-hygiene output directory; its outputs are not read as "
+                                 f"inputs (name its {C.KEPT_DIR}/ folder to read the kept rows)")
+            found = _search(path, out)
             if not found:
                 raise ShardError(
-                    f"directory holds no shards: {path} (looked for {', '.join(SHARD_SUFFIXES)})"
+                    f"directory holds no shards: {path} (looked for {', '.join(SHARD_SUFFIXES)}; hidden "
+                    "files and run output directories are skipped)"
                 )
             paths.extend(found)
         elif _shard_format(path) is None:
@@ -123,49 +144,69 @@ def discover(inputs: Sequence[str | Path]) -> list[Shard]:
     return shards
 
 
-def open_shards(inputs: Sequence[str | Path], text_column: str) -> list[Shard]:
+def open_shards(inputs: Sequence[str | Path], text_column: str, exclude: str | Path | None = None) -> list[Shard]:
     """`discover` then `validate` every shard: all input errors surface before any work starts."""
-    shards = discover(inputs)
+    shards = discover(inputs, exclude)
     for shard in shards:
         validate(shard, text_column)
     return shards
 
 
 def validate(shard: Shard, text_column: str) -> None:
-    """Fail fast, before anything is written, on a shard that cannot be read at all."""
+    """Fail fast, before anything is written, on a shard that cannot be read at all or has no text column.
+
+    Record-level problems (a broken line, a record without the text field) are not errors here: they are
+    quarantined when the shard is read.
+    """
     if shard.format == "parquet":
-        schema = _parquet_file(shard.path).schema_arrow
+        schema = parquet_file(shard.path).schema_arrow
         if text_column not in schema.names:
-            raise ShardError(
-                f"{shard.path}: no text column {text_column!r} (columns: {', '.join(schema.names)}); "
-                "use --text-column"
-            )
-        if schema.field(text_column).type not in _TEXT_TYPES:
+            raise ShardError(f"{shard.path}: no text column {text_column!r} (columns: {', '.join(schema.names)})",
+                             setting="text_column")
+        if not is_text_type(schema.field(text_column).type):
             raise ShardError(
                 f"{shard.path}: text column {text_column!r} has type {schema.field(text_column).type}, "
-                "expected string"
+                "expected string", setting="text_column"
             )
         return
-    for _, line in zip(range(_JSONL_PEEK_LINES), _jsonl_lines(shard)):
+    if shard.compressed:
+        with _open(shard.path) as handle:
+            head = handle.read(2)
+        if head and head != GZIP_MAGIC:
+            raise ShardError(f"{shard.path}: not gzip-compressed (the name ends in .gz)")
+    fields: dict[str, None] = {}
+    seen = 0
+    for item in islice(_jsonl_items(shard), _JSONL_PEEK_LINES):
+        if isinstance(item, Gap):
+            break
+        seen += 1
         try:
-            record = json.loads(line[1])
-        except ValueError:
+            record = json.loads(item[1].decode("utf-8", "replace"))
+        except (ValueError, RecursionError):
             continue
         if isinstance(record, dict):
-            if text_column not in record:
-                raise ShardError(
-                    f"{shard.path}: no text column {text_column!r} in the first record "
-                    f"(fields: {', '.join(map(str, record))}); use --text-column"
-                )
-            return
-    raise ShardError(f"{shard.path}: no JSON object found in its first {_JSONL_PEEK_LINES} lines")
+            if text_column in record:
+                return
+            fields.update(dict.fromkeys(map(str, record)))
+    if fields:
+        raise ShardError(f"{shard.path}: none of its first {seen} records has a text field {text_column!r} "
+                         f"(fields: {', '.join(list(fields)[:20])})", setting="text_column")
+    if seen:
+        raise ShardError(f"{shard.path}: no JSON object in its first {seen} lines; not JSON Lines")
 
 
 def count_rows(shard: Shard) -> int:
-    """Records in the shard (parquet: from the footer; JSONL: non-blank lines)."""
+    """Records in the shard (parquet: from the footer; JSONL: non-blank lines, plus one per unreadable part)."""
     if shard.format == "parquet":
-        return _parquet_file(shard.path).metadata.num_rows
-    return sum(1 for _ in _jsonl_lines(shard))
+        return parquet_file(shard.path).metadata.num_rows
+    return sum(1 for _ in _jsonl_items(shard))
+
+
+def unreadable(shard: Shard) -> list[str]:
+    """Why parts of the shard cannot be read (empty when all of it can). Reads every byte: for uploads."""
+    if shard.format == "jsonl":
+        return [item.error for item in _jsonl_items(shard) if isinstance(item, Gap)]
+    return parquet_problems(shard.path)
 
 
 def read_batches(
@@ -178,68 +219,53 @@ def read_batches(
     """Stream a shard as batches of valid records plus their quarantined neighbours.
 
     `schema` (JSONL only) makes every batch share one schema, as the union computed by a previous
-    pass; without it each JSONL batch infers its own.
+    pass (`hygiene.io.jsonl.unify`); without it each JSONL batch infers its own.
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
     if shard.format == "parquet":
-        yield from _read_parquet(shard, text_column, id_column, batch_rows)
+        yield from read_parquet(shard, text_column, id_column, batch_rows)
     else:
         yield from _read_jsonl(shard, text_column, id_column, batch_rows, schema)
 
 
-# --- parquet -------------------------------------------------------------------------------------
-
-
-def _parquet_file(path: Path) -> pq.ParquetFile:
-    try:
-        return pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise ShardError(f"{path}: not a readable parquet file ({exc})") from exc
-
-
-def _read_parquet(shard: Shard, text_column: str, id_column: str, batch_rows: int) -> Iterator[ShardBatch]:
-    start = 0
-    try:
-        for record_batch in _parquet_file(shard.path).iter_batches(batch_size=batch_rows):
-            table = pa.Table.from_batches([record_batch])
-            # Decode ourselves: parquet does not guarantee valid UTF-8 in string columns.
-            raw = table.column(text_column).cast(pa.binary()).to_pylist()
-            yield _make_batch(shard, table, raw, start, text_column, id_column, row_json)
-            start += table.num_rows
-    except (pa.ArrowException, OSError) as exc:
-        raise ShardError(f"{shard.path}: parquet data unreadable after row {start} ({exc})") from exc
-
-
-def row_json(table: pa.Table, i: int) -> bytes:
-    """One row as JSON bytes: how a quarantined parquet row keeps all its fields."""
-    record = {name: table.column(name)[i].as_py() for name in table.column_names}
-    return json.dumps(record, default=repr, ensure_ascii=False).encode()
+def unreadable_parts(quarantine: Path) -> list[dict[str, Any]]:
+    """The unreadable parts recorded in a shard's quarantine file, as row ranges with their reason."""
+    if not quarantine.exists():
+        return []
+    table = pq.read_table(quarantine, columns=[C.Q_ROW, C.Q_ERROR])
+    parts: list[dict[str, Any]] = []
+    for row, error in zip(table.column(C.Q_ROW).to_pylist(), table.column(C.Q_ERROR).to_pylist()):
+        if not error.startswith(UNREADABLE):
+            continue
+        error = error.removeprefix(UNREADABLE)
+        if parts and parts[-1]["error"] == error and parts[-1]["last_row"] == row - 1:
+            parts[-1]["last_row"] = row
+        else:
+            parts.append({"first_row": row, "last_row": row, "error": error})
+    return parts
 
 
 # --- JSON Lines ----------------------------------------------------------------------------------
 
 
-def _jsonl_lines(shard: Shard) -> Iterator[tuple[int, bytes]]:
-    """(record index, line bytes) for each non-blank line."""
-    opener = gzip.open if shard.compressed else open
-    row = 0
+def _open(path: Path):
     try:
-        with opener(shard.path, "rb") as handle:
-            for line in handle:
-                line = line.rstrip(b"\r\n")
-                if line.strip():
-                    yield row, line
-                    row += 1
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ShardError(f"{shard.path}: unreadable after record {row} ({exc})") from exc
+        return open(path, "rb")
+    except OSError as exc:
+        raise ShardError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _jsonl_items(shard: Shard) -> Iterator[tuple[int, bytes] | Gap]:
+    _open(shard.path).close()  # an unopenable file is the shard's error, not a record's
+    yield from lines(shard.path, shard.compressed)
 
 
 def _read_jsonl(
     shard: Shard, text_column: str, id_column: str, batch_rows: int, schema: pa.Schema | None
 ) -> Iterator[ShardBatch]:
-    pending: list[tuple[int, bytes]] = []
-    for item in _jsonl_lines(shard):
+    pending: list[tuple[int, bytes] | Gap] = []
+    for item in _jsonl_items(shard):
         pending.append(item)
         if len(pending) == batch_rows:
             yield _jsonl_batch(shard, pending, text_column, id_column, schema)
@@ -250,94 +276,41 @@ def _read_jsonl(
 
 def _jsonl_batch(
     shard: Shard,
-    lines: list[tuple[int, bytes]],
+    items: list[tuple[int, bytes] | Gap],
     text_column: str,
     id_column: str,
     schema: pa.Schema | None,
 ) -> ShardBatch:
-    records, rows, quarantined = [], [], []
-    for row, line in lines:
-        try:
-            record = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            quarantined.append(QuarantinedRow(row, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", line))
+    records, rows, texts, quarantined = [], [], [], []
+    for item in items:
+        if isinstance(item, Gap):
+            quarantined.append(QuarantinedRow(item.row, UNREADABLE + item.error, None))
             continue
-        except ValueError as exc:
-            quarantined.append(QuarantinedRow(row, f"malformed JSON ({exc})", line))
-            continue
-        if not isinstance(record, dict):
-            quarantined.append(QuarantinedRow(row, f"record is a JSON {type(record).__name__}, not an object", line))
-            continue
-        if text_column not in record:
-            quarantined.append(QuarantinedRow(row, f"missing text column {text_column!r}", line))
-            continue
-        text, error = _decode_text(record[text_column])
+        row, line = item
+        record, error = parse_record(line)
+        text = None
+        if record is not None:
+            if text_column not in record:
+                error = f"missing text column {text_column!r}"
+            else:
+                text, error = decode_text(record[text_column])
         if error is not None:
             quarantined.append(QuarantinedRow(row, error, line))
             continue
         record[text_column] = text
         records.append(record)
         rows.append(row)
+        texts.append(text)
     try:
-        table = pa.Table.from_pylist(records, schema=schema)
-    except (pa.ArrowException, TypeError) as exc:
-        raise ShardError(f"{shard.path}: records near row {lines[0][0]} have inconsistent field types ({exc})") from exc
+        table = build_table(records, schema)
+    except _ARROW_ERRORS as exc:  # only with a schema from an earlier pass over the same file
+        raise ShardError(f"{shard.path}: records near row {rows[0]} do not fit the column types found when the "
+                         f"shard was first read ({exc}); was the file changed during the run?") from exc
     if text_column not in table.column_names:  # only when no record survived
         table = table.append_column(text_column, pa.array([], pa.string()))
-    batch = _make_batch(shard, table, [r[text_column] for r in records], None, text_column, id_column, None, rows)
+    first = rows[0] if rows else 0
+    batch = make_batch(shard, table, texts, first, text_column, id_column, None, rows)
     batch.quarantined = quarantined
     return batch
 
 
-# --- shared --------------------------------------------------------------------------------------
-
-
-def _decode_text(value: object) -> tuple[str | None, str | None]:
-    """(text, None) for a usable document, (None, error) otherwise."""
-    if value is None:
-        return None, "text is null"
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return None, f"text is not valid UTF-8 ({exc.reason} at byte {exc.start})"
-    if not isinstance(value, str):
-        return None, f"text is a {type(value).__name__}, not a string"
-    if not value.strip():
-        return None, "text is empty"
-    return value, None
-
-
-def _make_batch(shard, table, raw_text, start, text_column, id_column, raw_of, rows=None) -> ShardBatch:
-    """Split decoded records from unusable ones and guarantee the id column.
-
-    JSONL batches arrive already validated (`raw_of` None); parquet rows are checked here.
-    """
-    positions = np.arange(start, start + table.num_rows) if rows is None else np.asarray(rows, dtype=np.int64)
-    keep, texts, quarantined = [], [], []
-    for i, value in enumerate(raw_text):
-        text, error = _decode_text(value)
-        if error is None:
-            keep.append(i)
-            texts.append(text)
-        else:
-            quarantined.append(QuarantinedRow(int(positions[i]), error, raw_of(table, i)))
-    if len(keep) < table.num_rows:
-        table = table.take(pa.array(keep, pa.int64()))
-    positions = positions[keep].astype(np.int64)
-    if table.column(text_column).type != pa.string():
-        table = table.set_column(
-            table.schema.get_field_index(text_column), text_column, pa.array(texts, pa.string())
-        )
-    created = [f"{shard.name}:{row}" for row in positions]
-    if id_column in table.column_names:
-        given = table.column(id_column).to_pylist()
-        ids = [str(v) if v is not None else c for v, c in zip(given, created)]
-        if None in given and pa.types.is_string(table.schema.field(id_column).type):
-            # Missing ids are created, as for a shard without the column; every pass agrees on them.
-            index = table.schema.get_field_index(id_column)
-            table = table.set_column(index, id_column, pa.array(ids, pa.string()))
-    else:
-        ids = created
-        table = table.append_column(id_column, pa.array(created, pa.string()))
-    return ShardBatch(rows=positions, texts=texts, ids=ids, table=table, quarantined=quarantined)

@@ -11,7 +11,8 @@
 
 Pass 1 scores each shard (skipping shards already scored), pass 2 decides across the whole corpus
 (dedup is global), pass 3 routes rows (skipping shards already routed). A finished directory holds
-a manifest; rerunning into it needs `overwrite=True`.
+a manifest; rerunning into it needs `overwrite=True`. Which directories a run may use, and which files
+`overwrite` removes, is `rundir`'s business.
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ from hygiene.config import CleanConfig
 from hygiene.detector import Detector, scoring
 from hygiene.errors import RunError
 from hygiene.io import columns as C
-from hygiene.io.atomic import file_sha256, remove_tree, write_json
-from hygiene.io.shards import Shard, count_rows, open_shards
+from hygiene.io.atomic import file_sha256, write_json
+from hygiene.io.jsonl import widened_columns
+from hygiene.io.shards import Shard, count_rows, open_shards, unreadable_parts
 from hygiene.progress import NullProgress, Progress
 from hygiene.thresholds import Threshold, resolve_threshold
 
+from . import rundir
 from .decide import Decisions, decision_steps
 from .dedup import decision_table
+from .examples import TextCapture, pick_examples
 from .report import summarize, write_report
 from .route import annotations, route_shard
 from .scoring import read_signals, read_step_stats, score_shard
@@ -50,7 +54,6 @@ __all__ = ["RunError", "RunResult", "run", "dedup_config", "signal_steps"]
 
 Mode = Literal["clean", "score"]
 _WORK_FORMAT = 2  # bumped when work files change meaning (2: MurmurHash64A exact keys); a run never mixes them
-_OUTPUTS = (C.KEPT_DIR, C.REMOVED_DIR, C.SCORED_DIR, C.QUARANTINE_DIR, C.WORK_DIR, C.MANIFEST, C.REPORT_HTML)
 
 
 
@@ -76,32 +79,6 @@ def dedup_config(config: CleanConfig):
         return None
     minhash = MinHashConfig(num_perm=d.num_perm, seed=d.seed, shingle=d.shingle, ngram=d.ngram)
     return DedupConfig(minhash=minhash, threshold=d.threshold, bands=d.bands, rows=d.rows)
-
-
-def _prepare_out(out: Path, fingerprint: str, overwrite: bool) -> bool:
-    """Make `out` ready; True when an unfinished run of the same job is resumed."""
-    run_file = out / C.WORK_DIR / "run.json"
-    if out.exists() and not out.is_dir():
-        raise RunError(f"output path exists and is not a directory: {out}")
-    if out.exists() and any(out.iterdir()):
-        ours = (out / C.MANIFEST).exists() or run_file.exists()
-        if not ours:
-            raise RunError(f"{out} is not empty and holds no corpus-hygiene run; choose an empty or new directory")
-        if overwrite:
-            for name in _OUTPUTS:
-                target = out / name
-                remove_tree(target) if target.is_dir() else target.unlink(missing_ok=True)
-        elif (out / C.MANIFEST).exists():
-            raise RunError(f"{out} already holds a finished run; set `overwrite` to replace it")
-        elif json.loads(run_file.read_text()).get("fingerprint") != fingerprint:
-            raise RunError(
-                f"{out} holds an unfinished run of a different job (other inputs or settings); "
-                "rerun that job to resume it, or set `overwrite` to replace it"
-            )
-        else:
-            return True
-    write_json(run_file, {"fingerprint": fingerprint, "started": _now()})
-    return False
 
 
 def _now() -> str:
@@ -138,7 +115,7 @@ def run(
     timings: dict[str, float] = {}
     t = time.perf_counter()
 
-    shards = open_shards(inputs, config.text_column)
+    shards = open_shards(inputs, config.text_column, exclude=out)
     threshold = resolve_threshold(config)
     sources = [
         {"path": str(s.path), "name": s.name, "format": s.format, "bytes": s.path.stat().st_size,
@@ -148,7 +125,7 @@ def run(
     job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json"),
            "inputs": [(s["path"], s["sha256"]) for s in sources], "work_format": _WORK_FORMAT}
     fingerprint = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
-    resumed = _prepare_out(out, fingerprint, overwrite)
+    resumed = rundir.prepare(out, fingerprint, [s.name for s in shards], overwrite)
     work = out / C.WORK_DIR
     timings["validate"] = time.perf_counter() - t
 
@@ -188,11 +165,12 @@ def run(
     start = {SCORE: pa.array(scores, pa.float64())} if scores is not None else None
     decisions = Decisions.from_table(run_steps(filters, decision_table(n, start)))
     ids = np.asarray([i for p in parts for i in p.column(ID).to_pylist()], dtype=object)
+    picks = pick_examples(decisions, ids, scores)
     timings["decide"] = time.perf_counter() - t
 
     # Pass 3: route rows into output shards.
     t = time.perf_counter()
-    per_shard, offset = [], 0
+    per_shard, offset, texts = [], 0, {}
     progress.start("write", sum(len(s.table) for s in signals))
     for shard, sig in zip(shards, signals):
         span = slice(offset, offset + len(sig.table))
@@ -200,12 +178,17 @@ def run(
         marker = work / "routed" / f"{shard.name}.json"
         if marker.exists():
             counts = json.loads(marker.read_text())
+            texts.update(TextCapture.load(marker.with_suffix(".examples.json")))
             progress.advance(len(sig.table))
         else:
             extra = annotations(sig, decisions, span, ids)
+            capture = picks.capture()
             counts = route_shard(shard, sig, extra, config, out, marker, mode=mode,
-                                 annotate_kept=annotate_kept, progress=progress)
+                                 annotate_kept=annotate_kept, progress=progress, capture=capture)
+            texts.update(capture.texts)
         per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, span))
+        per_shard[-1].update(unreadable=unreadable_parts(out / C.QUARANTINE_DIR / f"{shard.name}.parquet"),
+                             widened_columns=widened_columns(sig.schema))
     progress.finish()
     timings["write"] = time.perf_counter() - t
 
@@ -213,6 +196,8 @@ def run(
     manifest["steps"] = [s.as_dict() for s in [*pass1, *(f.stats for f in filters)]]
     detector = steps[0] if steps and isinstance(steps[0], DetectorStep) else None
     manifest["detector"] = _detector_info(detector, config)
+    sizes = [(shard.name, len(sig.table)) for shard, sig in zip(shards, signals)]
+    manifest["summary"]["removed_examples"] = picks.examples(texts, sizes)
     write_report(out / C.REPORT_HTML, manifest)
     write_json(out / C.MANIFEST, manifest)  # last: marks the run as finished
     return RunResult(out=out, manifest=manifest, resumed=resumed)

@@ -19,6 +19,7 @@ from hygiene.io.shards import Shard
 from hygiene.progress import Progress
 
 from .decide import Decisions
+from .examples import TextCapture
 from .scoring import ShardSignals
 from .steps import ID, KEY, N_TOKENS, P_MACHINE, ROW, SCORE, SIGNATURE, TRUNCATED
 from .stream import signal_batches
@@ -74,6 +75,7 @@ def route_shard(
     mode: str,
     annotate_kept: bool,
     progress: Progress,
+    capture: TextCapture | None = None,
 ) -> dict[str, int]:
     rows = signals.table.column(ROW).to_numpy()
     kept_reason = pc.is_null(extra.column(C.REASON)).to_numpy(zero_copy_only=False)
@@ -91,6 +93,8 @@ def route_shard(
             scored = np.isin(batch.rows, rows)  # rows quarantined at scoring time are not here
             where = np.searchsorted(rows, batch.rows[scored])
             table = batch.table.filter(pa.array(scored))
+            if capture is not None:  # the report's example documents, while their text is in hand
+                capture.offer(batch.ids, batch.texts)
             ann = extra.take(pa.array(where, pa.int64()))
             if mode == "score":
                 sinks["scored"].write(_annotate(table, ann))
@@ -107,5 +111,7 @@ def route_shard(
     for sink in sinks.values():
         sink.close()
     counts = {name: sink.rows for name, sink in sinks.items()}
+    if capture is not None:
+        capture.save(marker.with_suffix(".examples.json"))
     write_json(marker, counts)
     return counts

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from hygiene.config import CleanConfig
 from hygiene.io import columns as C
 from hygiene.io.atomic import ParquetSink, atomic_path
+from hygiene.io.jsonl import unify
 from hygiene.io.shards import QuarantinedRow, Shard, row_json
 from hygiene.progress import Progress
 
@@ -72,9 +73,7 @@ def score_shard(
             table = item.signals
             if not table.num_rows:
                 continue
-            schema = item.batch.table.schema if schema is None else pa.unify_schemas(
-                [schema, item.batch.table.schema], promote_options="permissive"
-            )
+            schema = unify(schema, item.batch.table.schema)  # a type clash widens the column to text
             if UNSCORED in table.column_names:  # e.g. a one-token document: nothing to predict
                 reasons = table.column(UNSCORED)
                 for i in np.flatnonzero(reasons.is_valid().to_numpy(zero_copy_only=False)):

@@ -32,7 +32,7 @@ from hygiene.pipeline.steps import KEY, SCORE, SIGNATURE, DetectorStep, ExactKey
 from hygiene.pipeline.stream import signal_batches, text_signals
 from hygiene.progress import NullProgress, Progress
 
-from .prevalence import PrevalenceError, estimate_prevalence
+from .prevalence import PrevalenceError, SourceLabels, estimate_prevalence
 
 __all__ = ["RiskOptions", "assess", "check_inputs", "RiskError"]
 
@@ -125,16 +125,18 @@ def _shipped_reference(config: CleanConfig):
 
 
 def _reference_scores(options: RiskOptions, config: CleanConfig, scorer, progress: Progress):
-    """(human, machine, description) of the labelled reference."""
+    """(human, machine, description, source tags or None) of the labelled reference."""
     if not options.detector_reference:
         ref = _shipped_reference(config)
         where = "model directory" if ref.statistic == "supervised" else "shipped"
-        return ref.human_scores, ref.machine_scores, f"{where}: {ref.source}"
+        tags = SourceLabels(np.asarray(ref.human_domains), np.asarray(ref.machine_domains),
+                            np.asarray(ref.machine_generators)) if ref.machine_generators else None
+        return ref.human_scores, ref.machine_scores, f"{where}: {ref.source}", tags
     from hygiene.calibrate import labelled_scores
 
     score, label, _ = labelled_scores(options.detector_reference, config, label_column=options.label_column,
                                       scorer=scorer, progress=progress)
-    return score[label == 0], score[label == 1], "labelled shards: " + ", ".join(options.detector_reference)
+    return score[label == 0], score[label == 1], "labelled shards: " + ", ".join(options.detector_reference), None
 
 
 def check_inputs(inputs: Sequence[str | Path], config: CleanConfig, options: RiskOptions) -> list:
@@ -216,9 +218,9 @@ def assess(
     scores = text_signals(step, texts, config.batch_rows, progress).column(SCORE).to_numpy()
     progress.finish()
     scorer = step.detector
-    human_ref, machine_ref, reference_source = _reference_scores(options, config, scorer, progress)
+    human_ref, machine_ref, reference_source, tags = _reference_scores(options, config, scorer, progress)
     try:
-        prevalence = estimate_prevalence(scores, human_ref, machine_ref, threshold.value,
+        prevalence = estimate_prevalence(scores, human_ref, machine_ref, threshold.value, sources=tags,
                                          confidence=options.confidence, bootstrap=options.bootstrap,
                                          seed=options.seed)
     except PrevalenceError as exc:

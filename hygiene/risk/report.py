@@ -1,78 +1,21 @@
-"""The collapse-risk report: a self-contained HTML page (inline SVG charts) and the same numbers as JSON."""
+"""The collapse-risk report: a self-contained HTML page (template `risk.html`) and the same numbers as JSON."""
 
 from __future__ import annotations
 
-import html
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from hygiene.io.atomic import atomic_path, write_json
-from hygiene.svg import Series, chart
+from hygiene.io.atomic import write_json
+from hygiene.reporting import charts, write_page
+
+from . import integrity
+from .horizon import HorizonModel, synthetic_share_after_cleaning
 
 __all__ = ["write_risk_report", "RISK_JSON", "RISK_HTML"]
 
 RISK_JSON, RISK_HTML = "risk.json", "risk.html"
 _CURVE_GENERATIONS = 15
-
-
-def _pct(v: float) -> str:
-    return f"{v:.1%}" if math.isfinite(v) else "n/a"
-
-
-def _gens(v: float) -> str:
-    return "no collapse predicted" if math.isinf(v) else f"{v:.1f}"
-
-
-def _rows(pairs: list[tuple[str, str]]) -> str:
-    return "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
-
-
-def _charts(result: dict[str, Any]) -> list[str]:
-    dist, machine = result["score_distribution"], result["machine_fraction"]
-    edges = dist["edges"]
-    width = edges[1] - edges[0]
-    centres = [e + width / 2 for e in edges[:-1]]
-    scores = chart(
-        "Detector scores: this corpus (sample) against the labelled reference",
-        [Series("corpus", edges[:-1], dist["corpus"], kind="bars", bar_width=width),
-         Series("human reference", centres, dist["human_reference"], color="#27ae60"),
-         Series("machine reference", centres, dist["machine_reference"], color="#c0392b")],
-        xlabel="score (higher = more machine-like)", ylabel="share of documents",
-        vline=(machine["threshold"], "threshold"),
-    )
-    roc = dist["reference_roc"]
-    calibration = chart(
-        "Detector error rates on the reference (what corrects the flagged share)",
-        [Series("reference ROC", roc["fpr"], roc["tpr"]),
-         Series("chance", [0, 1], [0, 1], color="#999", dashed=True)],
-        xlabel="false-positive rate", ylabel="true-positive rate", y_from_zero=True,
-    )
-    sizes = sorted(result["duplicates"]["cluster_sizes"].items(), key=lambda kv: int(kv[0]))
-    duplicates = chart(
-        "Near-duplicate clusters by size",
-        [Series("clusters", [int(k) for k, _ in sizes], [v for _, v in sizes], kind="bars")],
-        xlabel="documents in the cluster", ylabel="clusters",
-    ) if sizes else "<p>No near-duplicate clusters.</p>"
-    horizon = result["horizon"]
-    model = horizon["model"]
-    gens = list(range(_CURVE_GENERATIONS + 1))
-
-    def curve(share: float) -> list[float]:  # hygiene.risk.horizon model, from the parameters in the result
-        plateau = model["amplitude"] * share ** model["exponent"]
-        return [math.exp(plateau * (1 - math.exp(-g / model["tau"]))) for g in gens]
-
-    curves = chart(
-        "Predicted held-out perplexity ratio under recursive training on this data",
-        [Series(f"as is ({_pct(horizon['raw']['synthetic_share'])} synthetic)", gens,
-                curve(horizon["raw"]["synthetic_share"]), color="#c0392b"),
-         Series(f"after clean ({_pct(horizon['cleaned']['synthetic_share'])})", gens,
-                curve(horizon["cleaned"]["synthetic_share"]), color="#2e86c1")],
-        xlabel="generation", ylabel="perplexity / generation 0", y_from_zero=False,
-        hline=(1 + model["rise"], f"collapse: +{model['rise']:.0%}"),
-    )
-    return [scores, calibration, duplicates, curves]
 
 
 def _strict(obj: Any) -> Any:
@@ -86,71 +29,80 @@ def _strict(obj: Any) -> Any:
     return obj
 
 
+def model_origin(model: dict[str, Any]) -> str:
+    """What the horizon model was fitted on, said once: its `source` repeats the preset for every seed."""
+    heads = dict.fromkeys(part.split(": ")[0].strip() for part in model.get("source", "").split("; ") if part)
+    runs = "; ".join(heads) or "collapse_eval runs"
+    return f"{runs}, {model.get('seeds', '?')} seeds, {model.get('n_rows', '?')} generations measured"
+
+
+def fit_text(fit: dict[str, Any] | None) -> str:
+    """The fit check (does the reference's human/machine mixture explain the corpus's scores?) in words."""
+    if not fit:
+        return "not run"
+    from hygiene.reporting.numbers import number
+
+    verdict = "fails" if fit["fires"] else "passes"
+    return (f"{verdict}: p = {number(fit['p_value'])} (fires below {number(fit['alpha'])}; G = "
+            f"{number(fit['statistic'])} over {fit['bins']} bins, {fit['replicates']} simulated corpora)")
+
+
+def _horizon_model(model: dict[str, Any]) -> HorizonModel:
+    fields = {f for f in HorizonModel.__dataclass_fields__}
+    return HorizonModel(**{**{k: v for k, v in model.items() if k in fields}, "draws": ()})
+
+
+def _charts(result: dict[str, Any]) -> dict[str, str]:
+    dist, machine = result["score_distribution"], result["machine_fraction"]
+    edges = dist["edges"]
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    threshold = machine["threshold"]
+    scores = charts.histogram(
+        edges, dist["corpus"], title="Detector scores of the corpus sample and the labelled reference",
+        xlabel="score (higher = more machine-like)", ylabel="share of documents", label="this corpus",
+        percent=True, threshold=charts.Marker(threshold, f"threshold {threshold:.3f}"),
+        overlays=[charts.Line("human reference", centres, dist["human_reference"], color=charts.COLORS["human"]),
+                  charts.Line("machine reference", centres, dist["machine_reference"],
+                              color=charts.COLORS["machine"], dashed=True)],
+    )
+    roc = dist["reference_roc"]
+    calibration = charts.roc(roc["fpr"], roc["tpr"], title="Detector error rates on the reference",
+                             label="detector on the reference", operating_point=(machine["fpr"], machine["tpr"]),
+                             operating_label=f"the threshold ({machine['fpr']:.0%}, {machine['tpr']:.0%})")
+    horizon = result["horizon"]
+    model = _horizon_model(horizon["model"])
+    gens = list(range(_CURVE_GENERATIONS + 1))
+    cleaned_share = lambda share: synthetic_share_after_cleaning(share, machine["tpr"], machine["fpr"])  # noqa: E731
+
+    def line(label: str, share: float, low: float, high: float, color: str) -> charts.Line:
+        curve = lambda s: model.curve(s, _CURVE_GENERATIONS)  # noqa: E731
+        return charts.Line(label, gens, curve(share), low=curve(low), high=curve(high), color=color)
+
+    raw_share, clean_share = horizon["raw"]["synthetic_share"], horizon["cleaned"]["synthetic_share"]
+    curves = charts.lines(
+        [line(f"as is ({raw_share:.0%} machine-generated)", raw_share, machine["low"], machine["high"],
+              charts.COLORS["raw"]),
+         line(f"after hygiene clean ({clean_share:.0%})", clean_share, cleaned_share(machine["low"]),
+              cleaned_share(machine["high"]), charts.COLORS["cleaned"])],
+        title="Predicted held-out perplexity under recursive training", xlabel="generation of self-training",
+        ylabel="perplexity / generation 0", from_zero=False,
+        reference=charts.Marker(1 + model.rise, f"collapse line (+{model.rise:.0%})"),
+    )
+    duplicates = charts.cluster_sizes(result["duplicates"].get("cluster_sizes", {}),
+                                      title="Near-duplicate clusters by size")
+    return {"scores": scores, "calibration": calibration, "curves": curves, "duplicates": duplicates}
+
+
 def write_risk_report(out: Path, result: dict[str, Any]) -> tuple[Path, Path]:
     """Write OUT/risk.json and OUT/risk.html (atomically); returns both paths."""
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RISK_JSON, _strict(result))
-    score, machine, dup = result["integrity"], result["machine_fraction"], result["duplicates"]
-    horizon, sampling = result["horizon"], result["sampling"]
-    scores, calibration, duplicates, curves = _charts(result)
-    bars = "".join(
-        f'<tr><th>{html.escape(name)}</th><td>{"not scored" if value is None else f"{value:.1f}"}</td>'
-        f'<td><div style="width:{0 if value is None else value * 3:.0f}px;height:.8rem;background:#2e86c1"></div>'
-        f"</td><td>{score['weights'][name]:.2f}</td></tr>"
-        for name, value in score["components"].items()
+    horizon = result["horizon"]
+    write_page(
+        out / RISK_HTML, "risk.html",
+        r=result, score=result["integrity"], machine=result["machine_fraction"], dup=result["duplicates"],
+        horizon=horizon, model=horizon["model"], origin=model_origin(horizon["model"]), charts=_charts(result),
+        fit_text=fit_text, share_caps=getattr(integrity, "SHARE_CAPS", ()),
+        json_name=RISK_JSON,
     )
-    summary = _rows([
-        ("integrity score", f"{score['score']:.1f} / 100, grade {score['grade']}"),
-        ("estimated machine-generated share",
-         f"{_pct(machine['fraction'])} "
-         f"({machine['confidence']:.0%} CI {_pct(machine['low'])}-{_pct(machine['high'])})"),
-        ("raw flagged share (not corrected)", _pct(machine["flagged_share"])),
-        ("duplicates (exact + near)", f"{_pct(dup['duplicate_rate'])} "
-         f"(exact {_pct(dup['exact_duplicate_rate'])}, near {_pct(dup['near_duplicate_rate'])})"),
-        ("predicted generations to collapse, as is",
-         f"{_gens(horizon['raw']['generations'])} ({_gens(horizon['raw']['low'])}-{_gens(horizon['raw']['high'])})"),
-        ("after hygiene clean",
-         f"{_gens(horizon['cleaned']['generations'])} "
-         f"({_gens(horizon['cleaned']['low'])}-{_gens(horizon['cleaned']['high'])})"),
-    ])
-    sampled = _rows([(k, f"{v['documents']} of {v['of']} documents" + (" (sampled)" if v["sampled"] else ""))
-                     for k, v in sampling.items()])
-    div = result["diversity"]
-    diversity = _rows([(k, f"{v:.4g}" + (f" (reference {div['reference'][k]:.4g}, ratio {div['ratio'][k]:.2f})"
-                                         if "reference" in div else ""))
-                       for k, v in div["corpus"].items()])
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in score["reasons"]) or "<li>none</li>"
-    advice = "".join(f"<li>{html.escape(r)}</li>" for r in score["recommendations"])
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>corpus-hygiene collapse-risk report</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:62rem}}
-table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}td,th{{border:1px solid #ccc;padding:.25rem .6rem;
-text-align:left}}figure{{margin:1rem 0}}figcaption{{font-size:.9rem;color:#444}}code{{background:#f4f4f4}}</style>
-</head><body>
-<h1>Collapse-risk report: grade {html.escape(score['grade'])} ({score['score']:.1f} / 100)</h1>
-<table>{summary}</table>
-<h2>Why this grade</h2><ul>{reasons}</ul>
-<h2>Recommendations</h2><ul>{advice}</ul>
-<h2>Components</h2><table><tr><th>component</th><th>score</th><th></th><th>weight</th></tr>{bars}</table>
-<p>Score = weighted mean of the components (weights {html.escape(json.dumps(score['weights']))}; a component
-without data is left out and the weights renormalised). Formula: <code>hygiene/risk/integrity.py</code>.</p>
-<h2>Machine-generated text</h2>{scores}{calibration}
-<p>The estimate is a maximum-likelihood mixture of the reference's human and machine score distributions,
-with a bootstrap interval over the corpus sample and both reference sets. Reference:
-{html.escape(result['detector']['reference'][:300])}. On the reference the threshold flags
-{_pct(machine['tpr'])} of machine and {_pct(machine['fpr'])} of human documents.</p>
-<h2>Duplicates</h2>{duplicates}
-<p>{dup['clusters']} near-duplicate clusters; largest {dup['largest_cluster']} documents.</p>
-<h2>Diversity</h2><table>{diversity}</table>
-<h2>Predicted collapse horizon</h2>{curves}
-<p>Model: log(perplexity ratio) = A x share<sup>gamma</sup> x (1 - exp(-generation / tau)), A =
-{horizon['model']['amplitude']:.3f}, gamma = {horizon['model']['exponent']:.2f}, tau = {horizon['model']['tau']:.2f}
-(<code>hygiene/risk/horizon.py</code>), fitted on {html.escape(horizon['model']['source'])}.
-Small CPU-scale GPT-2 runs: read horizons as relative.</p>
-<h2>What was sampled</h2><table>{sampled}</table>
-<p>Machine-readable: <code>{RISK_JSON}</code> beside this page.</p>
-</body></html>
-"""
-    with atomic_path(out / RISK_HTML) as tmp:
-        tmp.write_text(page, encoding="utf-8")
     return out / RISK_JSON, out / RISK_HTML

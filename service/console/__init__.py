@@ -7,6 +7,7 @@ pages that show a queued or running job; every asset is served from this package
 from __future__ import annotations
 
 import json
+import math
 import os
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 
 from hygiene.io.shards import SHARD_SUFFIXES
+from hygiene.reporting import numbers  # the reports' number formats: a share or a horizon reads the same here
 
 __all__ = ["templates", "STATIC_DIR", "shards_under", "input_label"]
 
@@ -62,12 +64,12 @@ def _number(value: Any) -> str:
 
 
 def _share(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f} %"
+    return "–" if value is None else numbers.share(value)
 
 
 def _horizon(generations: float | None) -> str:
     """A risk job's predicted horizon: null in its JSON means infinite, i.e. no collapse predicted."""
-    return "no collapse predicted" if generations is None else f"{generations:.1f} generations"
+    return numbers.generations(math.inf if generations is None else generations)
 
 
 def _percent(part: int | None, whole: int | None) -> int:

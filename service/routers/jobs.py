@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -16,8 +17,9 @@ from ..deps import AUTH, StateDep, find_job
 from ..errors import ERROR_RESPONSES, ApiError
 from ..jobs import FINAL_STATES, JobRecord
 from ..outputs import OutputError, list_outputs, remove_outputs, resolve_output
+from ..security import public_value
 from ..state import ServiceState
-from ..submit import SubmitError, prepare_job
+from ..submit import SubmitError, prepare_job, server_roots
 
 __all__ = ["router", "enqueue_job", "delete_job", "location"]
 
@@ -32,7 +34,7 @@ async def submit(body: S.JobRequest, state: StateDep, request: Request, response
     job's references) are checked before queueing. `Location` names the new job."""
     job_id = await enqueue_job(state, body)
     response.headers["Location"] = location(request, "get_job", job_id=job_id)
-    return S.job_view(find_job(state, job_id))
+    return S.job_view(find_job(state, job_id), server_roots(state.settings))
 
 
 @router.get("/v1/jobs", response_model=S.JobList, responses=ERROR_RESPONSES)
@@ -43,13 +45,14 @@ async def list_jobs(
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
 ) -> S.JobList:
     """Jobs, newest first."""
-    return S.JobList(jobs=[S.job_view(r) for r in state.store.list(state_, limit, offset)])
+    roots = server_roots(state.settings)
+    return S.JobList(jobs=[S.job_view(r, roots) for r in state.store.list(state_, limit, offset)])
 
 
 @router.get("/v1/jobs/{job_id}", response_model=S.Job, responses=ERROR_RESPONSES)
 async def get_job(job_id: str, state: StateDep) -> S.Job:
     """State, progress (rows done / total of the current stage), counts and timings."""
-    return S.job_view(find_job(state, job_id))
+    return S.job_view(find_job(state, job_id), server_roots(state.settings))
 
 
 @router.delete("/v1/jobs/{job_id}", response_model=S.Job, status_code=200,
@@ -62,7 +65,7 @@ async def cancel_job(job_id: str, state: StateDep) -> Response | S.Job:
         await delete_job(state, job_id)
         return Response(status_code=204)
     state.store.cancel(job_id)
-    return S.job_view(find_job(state, job_id))
+    return S.job_view(find_job(state, job_id), server_roots(state.settings))
 
 
 @router.get("/v1/jobs/{job_id}/report", responses={**ERROR_RESPONSES, 200: {"content": {
@@ -82,7 +85,9 @@ async def report(
     risk = job.kind == "risk"
     if want == "html":
         return HTMLResponse((job.out / (RISK_HTML if risk else C.REPORT_HTML)).read_text(encoding="utf-8"))
-    return Response((job.out / (RISK_JSON if risk else C.MANIFEST)).read_bytes(), media_type="application/json")
+    report = json.loads((job.out / (RISK_JSON if risk else C.MANIFEST)).read_bytes())
+    report = public_value(report, server_roots(state.settings))  # input paths relative to their root
+    return Response(json.dumps(report, ensure_ascii=False), media_type="application/json")
 
 
 @router.get("/v1/jobs/{job_id}/outputs", response_model=S.OutputList, responses=ERROR_RESPONSES)
@@ -126,7 +131,7 @@ async def enqueue_job(state: ServiceState, body: S.JobRequest) -> str:
     settings = state.settings
     async with state.uploads_lock:
         try:
-            inputs, config, options = await asyncio.to_thread(prepare_job, body, settings)
+            inputs, config, options = await asyncio.to_thread(prepare_job, body, settings, state.scorer)
         except SubmitError as exc:
             raise ApiError(exc.status, exc.code, str(exc)) from exc
         job_id = state.store.create(body.kind, [str(p) for p in inputs], config, body.annotate_kept,

@@ -14,7 +14,7 @@ from .. import schemas as S
 from ..deps import AUTH, StateDep, find_upload
 from ..errors import ERROR_RESPONSES, ApiError
 from ..state import ServiceState
-from ..uploads import UPLOAD_ID, UploadError
+from ..uploads import UPLOAD_ID, UploadError, check_content_type
 from .jobs import location
 
 __all__ = ["router", "UPLOADS", "remove_upload"]
@@ -39,15 +39,15 @@ async def upload(
     text_column: Annotated[str | None, Query(min_length=1, max_length=200, description=(
         "column the file must hold (default: the server's text column)"))] = None,
 ) -> S.Upload:
-    """Upload one shard as the raw request body (`curl --data-binary @part.parquet`), streamed to disk.
+    """Upload one shard as the raw request body, streamed to disk, sent with a file content type such as
+    application/octet-stream (`curl -H 'Content-Type: application/octet-stream' --data-binary @part.parquet`;
+    415 for forms, text or none).
 
     At most the server's shard-size limit (413 beyond; see /readyz). The file is checked as any job
-    input is (format, readable, text column); a listed upload is always complete. Use its `id` or
-    `path` in a job's inputs. `Location` names the new upload."""
-    if (request.headers.get("content-type") or "").lower().startswith("multipart/"):
-        raise ApiError(415, "unsupported_media_type", "send the file itself as the body "
-                                                      "(curl --data-binary @FILE), not a multipart form")
+    input is (format, readable, text column) and read to its end (422 when damaged); a listed upload
+    is always complete. Use its `id` or `path` in a job's inputs. `Location` names the new upload."""
     try:
+        check_content_type(request.headers.get("content-type"))
         stored = await state.uploads.receive(filename, request.stream(),
                                              text_column or state.settings.job.text_column)
     except UploadError as exc:
