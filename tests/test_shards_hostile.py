@@ -77,6 +77,20 @@ def test_compatible_types_are_promoted_not_widened():
     assert merged.field("s").type == pa.struct([("a", pa.int64()), ("b", pa.string())])
 
 
+def test_integer_a_double_cannot_hold_widens_rather_than_promotes_to_float(tmp_path):
+    path = tmp_path / "t.jsonl"  # found by the fuzz test: the second pass then failed to fit 2**53 + 1 into a double
+    path.write_text(json.dumps({"text": "a", "meta": 2**53 + 1}) + "\n" + json.dumps({"text": "b", "meta": 0.5}) + "\n")
+    for batch_rows in (100, 1):
+        shard, batches, good, bad = _read(path, batch_rows=batch_rows)
+        schema = None
+        for b in batches:
+            schema = unify(schema, b.table.schema)
+        assert widened_columns(schema) == {"meta": ["integer", "number"]}
+        table = pa.concat_tables(b.table for b in read_batches(shard, batch_rows=batch_rows, schema=schema))
+        assert table.column("meta").to_pylist() == [str(2**53 + 1), "0.5"]
+    assert unify(build_table([{"x": 2**53}]).schema, build_table([{"x": 0.5}]).schema).field("x").type == pa.float64()
+
+
 def test_dictionary_encoded_text_column_is_read(tmp_path):
     path = tmp_path / "d.parquet"
     pq.write_table(pa.table({"text": pa.array(["alpha", "beta", None, "alpha"]).dictionary_encode()}), path)

@@ -36,6 +36,8 @@ _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # a \ud800-\udfff escape; json.lo
 _DECODER = json.JSONDecoder()
 _JSON_SPACE = " \t\n\r"  # the whitespace JSON allows around a value
 _WIDENED = b"hygiene.widened"  # field metadata: the JSON kinds a widened column held
+_INEXACT = b"hygiene.inexact"  # field metadata: an integer column holding a value a double cannot hold exactly
+_EXACT_LIMIT = 2**53
 _ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
 
 
@@ -264,6 +266,8 @@ def build_table(records: list[dict[str, Any]], schema: pa.Schema | None = None) 
             field = pa.field(name, array.type)
             if not _storable(array.type):
                 raise TypeError("an object with no fields")
+            if pa.types.is_integer(array.type) and any(v is not None and abs(v) > _EXACT_LIMIT for v in values):
+                field = field.with_metadata({_INEXACT: b"1"})  # must not later merge into a float column
         except _ARROW_ERRORS:
             array = pa.array([as_text(v) for v in values], pa.string())
             field = _widened(name, {k for k in map(_kind, values) if k})
@@ -275,7 +279,11 @@ def build_table(records: list[dict[str, Any]], schema: pa.Schema | None = None) 
 def _merge(a: pa.Field, b: pa.Field) -> pa.Field:
     if a.equals(b, check_metadata=True):
         return a
-    if not _is_widened(a) and not _is_widened(b):
+    if a.type.equals(b.type) and not _is_widened(a) and not _is_widened(b):
+        return a.with_metadata({**(a.metadata or {}), **(b.metadata or {})})
+    inexact = any(f.metadata and _INEXACT in f.metadata for f in (a, b))
+    mixes_in_floats = inexact and {"integer", "number"} <= _kinds(a) | _kinds(b)
+    if not _is_widened(a) and not _is_widened(b) and not mixes_in_floats:
         try:
             return pa.unify_schemas([pa.schema([a]), pa.schema([b])], promote_options="permissive").field(0)
         except _ARROW_ERRORS + (NotImplementedError,):
