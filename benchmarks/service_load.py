@@ -107,10 +107,10 @@ async def load_level(base: str, texts: list[str], clients: int, requests: int, t
 
 def build(args: argparse.Namespace):
     from hygiene.config import load_config
-    from hygiene.pipeline import build_scorer
+    from hygiene.detector import build_detector
 
-    return build_scorer(load_config(None, {"detector.max_tokens": args.max_tokens,
-                                           "detector.batch_size": args.max_batch}))
+    return build_detector(load_config(None, {"detector.max_tokens": args.max_tokens,
+                                             "detector.batch_size": args.max_batch}).detector)
 
 
 def in_process(args: argparse.Namespace, scorer, texts: list[str]) -> dict:

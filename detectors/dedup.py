@@ -7,7 +7,6 @@ The kept document of each cluster is its lowest row index, i.e. the first occurr
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from scipy.sparse.csgraph import connected_components
 
 from detectors.dedup_config import DedupConfig
 from detectors.lsh import band_keys, candidate_pairs
-from detectors.minhash import MinHashConfig, hash_shingles, normalize
+from detectors.minhash import MinHashConfig, hash_shingles, text_keys
 
 __all__ = [
     "DedupConfig",
@@ -189,13 +188,9 @@ def find_near_duplicates(
 
 
 def exact_key(texts: Sequence[str]) -> np.ndarray:
-    """uint64 key per text: 8-byte BLAKE2b of the normalised text's UTF-8 bytes."""
-    return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(normalize(t).encode("utf-8"), digest_size=8).digest(), "little")
-         for t in texts),
-        dtype=np.uint64,
-        count=len(texts),
-    )
+    """uint64 key per text: MurmurHash64A of the normalised text's UTF-8 bytes (``minhash.text_keys``:
+    normalised and hashed in the MinHash kernels' parallel code, no Python per text beyond encoding)."""
+    return text_keys(texts)
 
 
 def exact_duplicates(keys: np.ndarray) -> np.ndarray:

@@ -39,6 +39,8 @@ __all__ = [
     "shingle_hash",
     "shingles",
     "sign",
+    "text_key",
+    "text_keys",
 ]
 
 
@@ -97,6 +99,23 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
     b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
     return a, b
+
+
+def text_key(text: str) -> int:
+    """Reference (pure Python) exact-duplicate key: MurmurHash64A (seed 0) of the normalised text's UTF-8
+    bytes; ``text_keys`` computes the same in its kernel."""
+    mask, m = 0xFFFFFFFFFFFFFFFF, 0xC6A4A7935BD1E995
+    data = normalize(text).encode("utf-8")
+    h = (len(data) * m) & mask
+    blocks = len(data) // 8
+    for i in range(blocks):
+        k = (int.from_bytes(data[8 * i : 8 * i + 8], "little") * m) & mask
+        k = ((k ^ (k >> 47)) * m) & mask
+        h = ((h ^ k) * m) & mask
+    if len(data) % 8:
+        h = ((h ^ int.from_bytes(data[8 * blocks :], "little")) * m) & mask
+    h = ((h ^ (h >> 47)) * m) & mask
+    return h ^ (h >> 47)
 
 
 # ---- numba kernels. 32-bit hash arithmetic is written as np.uint32(...) of each step: numba widens
@@ -388,6 +407,37 @@ def _hash_kernel(buf, offsets, fold, index, entry, data, growth, word_mode, n, o
         counts[i] = _shingle_hashes(arr, start, end, word_mode, n, out[growth * offsets[i] :])
 
 
+_U64 = np.uint64
+_M64, _R64 = _U64(0xC6A4A7935BD1E995), _U64(47)
+
+
+@njit(cache=True, nogil=True)
+def _key64(buf, start, end):
+    """MurmurHash64A (seed 0) of buf[start:end]."""
+    h = _U64(_U64(end - start) * _M64)
+    p = start
+    for _ in range((end - start) >> 3):
+        k = _U64(_U64(_load_u32(buf, p)) | (_U64(_load_u32(buf, p + 4)) << _U64(32)))
+        k = _U64(k * _M64)
+        k = _U64(_U64(k ^ (k >> _R64)) * _M64)
+        h = _U64(_U64(h ^ k) * _M64)
+        p += 8
+    if end > p:
+        k = _U64(0)
+        for t in range(end - p):
+            k = _U64(k | (_U64(buf[p + t]) << _U64(8 * t)))
+        h = _U64(_U64(h ^ k) * _M64)
+    h = _U64(_U64(h ^ (h >> _R64)) * _M64)
+    return _U64(h ^ (h >> _R64))
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _key_kernel(buf, offsets, fold, index, entry, data, growth, out):
+    for i in prange(offsets.shape[0] - 1):
+        arr, start, end = _prepare(buf, offsets, fold, i, index, entry, data, growth)
+        out[i] = _key64(arr, start, end)
+
+
 def _encode(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One writable uint8 buffer, int64 offsets, and which docs still need casefolding.
 
@@ -421,6 +471,15 @@ def sign(texts: Sequence[str], config: MinHashConfig | None = None) -> np.ndarra
     out = np.full((len(fold), cfg.num_perm), _MAX_U32, dtype=np.uint32)
     if len(fold):
         _sign_kernel(buf, offsets, fold, *_fold_table(), cfg.shingle == "word", cfg.ngram, a, b, out)
+    return out
+
+
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """Exact-duplicate keys (uint64): ``text_key`` of each text, normalised and hashed in one parallel kernel."""
+    buf, offsets, fold = _encode(texts)
+    out = np.zeros(len(fold), dtype=np.uint64)
+    if len(fold):
+        _key_kernel(buf, offsets, fold, *_fold_table(), out)
     return out
 
 

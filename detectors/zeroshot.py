@@ -54,14 +54,12 @@ import torch
 
 from .lm import LoadedLM, load_causal_lm
 from .normalize import NORMALIZERS
+from .statistics import SCORE_SIGN, STATISTICS
 
 __all__ = [
     "SCORE_SIGN", "STATISTICS", "TokenWindow", "ZeroShotDetector", "head_chunks", "scored_states", "max_text_tokens",
 ]
 
-STATISTICS = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")
-SCORE_SIGN = {"likelihood": 1.0, "log_rank": 1.0, "entropy": -1.0, "fast_detectgpt": 1.0, "lrr": 1.0}
-"""Multiply a raw statistic by its sign to get a score where higher = more likely machine."""
 # Logits per chunk of scored positions: small enough on CPU for the passes over a chunk to stay in cache
 # (measured: 2**23 beats 2**24 and 2**21 on a 2-core EPYC), large on GPUs to keep kernels few.
 _CHUNK_ELEMENTS = {"cpu": 1 << 23, "cuda": 1 << 26}

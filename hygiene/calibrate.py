@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hygiene.detector import scoring
 from hygiene.errors import CalibrationError
-from hygiene.io.shards import count_rows, open_shards, read_batches
+from hygiene.io.shards import count_rows, open_shards
 
 from .config import CleanConfig
 from .progress import NullProgress, Progress
@@ -30,36 +31,32 @@ def labelled_scores(
     label_column: str = "label",
     scorer=None,
     progress: Progress | None = None,
+    require_labels: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, object]:
-    """Oriented scores and labels of every scorable row (no label column: every row is human), and the scorer.
+    """Oriented scores and labels of every scorable row, and the detector that scored them.
 
-    Labels other than 0 and 1 raise :class:`CalibrationError` naming the first bad value.
+    Without a label column every row is human (unless ``require_labels``); a label other than 0 or 1 raises
+    :class:`hygiene.errors.ShardError` naming the shard and row.
     """
-    from hygiene.pipeline.scoring import oriented_score
-
-    from .pipeline import build_scorer
+    from hygiene.pipeline.steps import SCORE, DetectorStep
+    from hygiene.pipeline.stream import labels_of, signal_batches
 
     progress = progress or NullProgress()
+    if scoring(config.detector) is None:
+        raise CalibrationError("scores need a detector; detector kind 'none' loads none")
     shards = open_shards(inputs, config.text_column)
-    scorer = scorer or build_scorer(config)
+    step = DetectorStep(config.detector, scorer)
     scores, labels = [], []
     progress.start("score", sum(count_rows(s) for s in shards))
-    for shard in shards:
-        for batch in read_batches(shard, config.text_column, config.id_column, config.batch_rows):
-            if batch.texts:
-                if label_column in batch.table.column_names:
-                    labels.extend(batch.table.column(label_column).to_pylist())
-                else:
-                    labels.extend([0] * len(batch.texts))
-                scores.append(oriented_score(scorer.statistics(batch.texts), config.detector.statistic))
-            progress.advance(len(batch.rows) + len(batch.quarantined))
+    for item in signal_batches(shards, config, [step], progress=progress):
+        if item.signals.num_rows:
+            labels.append(labels_of(item, label_column, required=require_labels))
+            scores.append(item.signals.column(SCORE).to_numpy())
     progress.finish()
-    if bad := [v for v in labels if isinstance(v, bool) or not isinstance(v, int | float) or v not in (0, 1)]:
-        raise CalibrationError(f"column {label_column!r} must hold 0 (human) or 1 (machine), found {bad[0]!r}")
     score = np.concatenate(scores) if scores else np.zeros(0)
-    label = np.asarray(labels, dtype=np.int64)
+    label = np.concatenate(labels) if labels else np.zeros(0, np.int64)
     ok = np.isfinite(score)
-    return score[ok], label[ok], scorer
+    return score[ok], label[ok], step.detector
 
 
 def calibrate(
@@ -86,12 +83,13 @@ def calibrate(
 
         tpr = float(np.mean(machine >= threshold))
         auroc = float(roc_auc_score(np.r_[np.zeros(len(human)), np.ones(len(machine))], np.r_[human, machine]))
-    lm = getattr(scorer, "lm", None)
+    spec = scoring(config.detector)
+    lm = getattr(scorer, "lm", None) or getattr(scorer, "observer", None)
     return Calibration(
-        detector=getattr(scorer, "name", "zeroshot"),
-        statistic=config.detector.statistic,
-        model=lm.name if lm is not None else str(config.detector.model),
-        max_tokens=config.detector.max_tokens,
+        detector=getattr(scorer, "name", spec.kind),
+        statistic=spec.key,
+        model=lm.name if lm is not None else str(spec.model),
+        max_tokens=spec.max_tokens,
         threshold=threshold,
         target_fpr=fpr,
         n_human=int(len(human)),

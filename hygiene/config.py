@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from detectors.dedup_config import DedupConfig
+from detectors.normalize import NORMALIZERS
+from detectors.statistics import STATISTICS
 from hygiene.errors import ConfigError
 
 __all__ = [
@@ -32,9 +34,14 @@ class _Frozen(BaseModel):
 
 
 class DetectorSettings(_Frozen):
-    model: str | None = Field(None, description="HF hub name, local dir or .gguf; None = offline SmolLM2-135M")
-    statistic: Literal["likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr"] = "likelihood"
-    normalize: Literal["none", "nfkc", "nfkc+case", "nfkc+lower"] = Field(
+    kind: str = Field("zeroshot", min_length=1, description=(
+        "zeroshot, binoculars, none (no model: dedup only) or a model directory from train-detector; "
+        "built by hygiene.detector"))
+    model: str | None = Field(None, description="HF hub name, local dir or .gguf; None = offline SmolLM2-135M "
+                                                "(binoculars: the observer)")
+    performer: str | None = Field(None, description="binoculars performer model; None = the observer itself")
+    statistic: Literal[STATISTICS] = Field("likelihood", description="the zero-shot statistic that decides")
+    normalize: Literal[tuple(NORMALIZERS)] = Field(
         "none", description="text normalisation before scoring (detectors/normalize.py); none = as given")
     max_tokens: int = Field(512, ge=8, le=8192, description="scoring window; longer documents are truncated")
     batch_size: int = Field(16, ge=1, le=4096, description="most documents per model batch")
@@ -110,9 +117,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         raise ConfigError(f"invalid configuration: {problems}") from exc
 
 
-def check_model_window(config: CleanConfig, limit: int | None) -> None:
+def check_model_window(settings: DetectorSettings, limit: int | None) -> None:
     """Refuse a `detector.max_tokens` larger than the `limit` text tokens the loaded model's window holds."""
-    wanted = config.detector.max_tokens
+    wanted = settings.max_tokens
     if limit is not None and wanted > limit:
         raise ConfigError(f"detector.max_tokens = {wanted} does not fit the scorer model: one window holds at most "
                           f"{limit} text tokens (its positions less the BOS token)", setting="detector.max_tokens")

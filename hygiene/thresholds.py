@@ -29,7 +29,15 @@ class Threshold:
         return {"value": self.value, "source": self.source, "calibration": self.calibration}
 
 
-def resolve_threshold(config: CleanConfig) -> Threshold:
+def resolve_threshold(config: CleanConfig) -> Threshold | None:
+    """The threshold of a job: the configured value, else its calibration file, else the one the detector
+    brings (a trained model directory's, or the shipped one for the default zero-shot detector). None when
+    the job has no detector (``detector.kind = "none"``)."""
+    from hygiene.detector import scoring
+
+    spec = scoring(config.detector)
+    if spec is None:
+        return None
     if config.threshold is not None:
         return Threshold(float(config.threshold), "config")
     from detectors.calibration import Calibration, default_calibration
@@ -39,28 +47,41 @@ def resolve_threshold(config: CleanConfig) -> Threshold:
         if not path.is_file():
             raise ThresholdError(f"calibration file not found: {path}")
         calibration, source = Calibration.from_json(path), str(path)
-    elif config.detector.model is not None:
+    elif spec.threshold is not None:
+        return Threshold(spec.threshold, spec.threshold_source)
+    elif spec.kind != "zeroshot" or spec.model is not None:
+        what = f"model {spec.model!r}" if spec.model is not None else f"the {spec.kind} detector"
         raise ThresholdError(
-            f"no shipped calibration for model {config.detector.model!r}: "
-            "pass --threshold, or --calibration with a file made by `hygiene calibrate`"
+            f"no shipped calibration for {what}: set `threshold`, or `calibration` with a file made by "
+            "`hygiene calibrate`"
         )
     else:
         calibration, source = default_calibration(), "shipped default"
-    d = config.detector
-    if (calibration.statistic, calibration.max_tokens) != (d.statistic, d.max_tokens):
+    if (calibration.statistic, calibration.max_tokens) != (spec.key, spec.max_tokens):
         raise ThresholdError(
             f"calibration {source} is for statistic={calibration.statistic} max_tokens={calibration.max_tokens}, "
-            f"but the detector uses statistic={d.statistic} max_tokens={d.max_tokens}; "
-            "pass --threshold or a matching --calibration"
+            f"but the detector decides on statistic={spec.key} max_tokens={spec.max_tokens}; "
+            "set `threshold` or a matching `calibration`"
         )
     return Threshold(float(calibration.threshold), source, asdict(calibration))
 
 
 def shipped_reference(config: CleanConfig):
-    """The shipped labelled reference scores, when the detector settings are the ones they were measured with
-    (default model, same statistic and window, no input normalisation); else None."""
-    from detectors.reference import default_reference
+    """Labelled reference scores that fit the detector settings, or None: the shipped ones for the default
+    detector (default model, same statistic and window, no input normalisation), or the out-of-fold scores
+    a trained model directory keeps."""
+    from hygiene.detector import REFERENCE_FILE, scoring
 
+    spec = scoring(config.detector)
+    if spec is None:
+        return None
+    from detectors.reference import ReferenceScores, default_reference
+
+    if spec.path is not None:
+        path = spec.path / REFERENCE_FILE
+        return ReferenceScores.from_json(path) if path.is_file() else None
+    if spec.kind != "zeroshot":
+        return None
     ref, d = default_reference(), config.detector
     same = (d.model, d.statistic, d.max_tokens, d.normalize)
     return ref if same == (None, ref.statistic, ref.max_tokens, "none") else None

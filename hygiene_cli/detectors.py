@@ -6,16 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from detectors.statistics import STATISTICS
+
+from .options import add_scoring_options, scoring_overrides
+
 __all__ = ["register", "run_train", "run_eval", "COMMANDS"]
 
 _TRAIN_EPILOG = """The model directory holds model.onnx (the head, served by onnxruntime) and detector.json (feature
 spec, scorer model and window, sha256 of every training file, out-of-fold metrics, probability calibration,
-threshold at --fpr, reliability-diagram data). Use it with: hygiene eval-detector FILE --detector MODEL_DIR"""
+threshold at --fpr, reliability-diagram data) and reference_scores.json (the out-of-fold scores, risk's reference).
+Use it anywhere a detector is chosen: hygiene clean|score|risk|eval-detector|serve ... --detector MODEL_DIR"""
 
-_EVAL_EPILOG = """--detector is a zero-shot statistic (likelihood, log_rank, entropy, fast_detectgpt, lrr, binoculars;
-default likelihood, the detector `clean` uses) or a model directory from train-detector. TPR at 1 % / 5 % FPR
-uses thresholds set on each file's own human rows; the confusion matrix uses the detector's calibrated
-threshold (the model directory's, the shipped default calibration for likelihood, or --threshold)."""
+_EVAL_EPILOG = """--detector is the same as for clean: zeroshot (default; --statistic picks the statistic, default
+likelihood, the detector `clean` uses), binoculars, or a model directory from train-detector. TPR at 1 % / 5 %
+FPR uses thresholds set on each file's own human rows; the confusion matrix uses the threshold clean would use
+(--threshold, --calibration, the model directory's own, or the shipped default calibration for likelihood)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,11 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Evaluate a detector on any JSONL/parquet with text and label (0 human, 1 machine), per file "
                     "and overall; prints a table and writes JSON.",
         epilog=_EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(ev)
-    ev.add_argument("--detector", default="likelihood", help="statistic name or model directory")
+    add_scoring_options(ev)
+    ev.add_argument("--label-column", default="label", help="0 = human, 1 = machine (default: label)")
     ev.add_argument("--out", type=Path, default=Path("eval-detector.json"), help="JSON results (default: %(default)s)")
     ev.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
-    ev.add_argument("--normalize", default="none", help="text normalisation for zero-shot detectors")
+    ev.add_argument("--calibration", type=Path, help="calibration JSON from `hygiene calibrate`")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -106,6 +111,11 @@ def run_train(args: argparse.Namespace) -> int:
         "unscorable": int((~ok).sum()), "seed": args.seed,
     }
     save_model(result, spec, args.out, training)
+    from hygiene.detector import save_reference  # the out-of-fold scores: `risk`'s reference for this detector
+
+    save_reference(args.out, result.oof_logits, labels[ok], name=f"supervised:{args.out.name}", scorer=zs.lm.name,
+                   max_tokens=args.max_tokens, source=f"out-of-fold logits ({result.validation}) of the "
+                   f"{int(ok.sum())} training rows of {', '.join(str(f.path) for f in files)}")
     m = result.metrics
     print(f"out-of-fold ({result.validation}): AUROC {m['auroc']:.4f}, AUPRC {m['auprc']:.4f}, "
           f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}, TPR@5%FPR {m['tpr_at_5pct_fpr']:.3f}")
@@ -115,19 +125,28 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from hygiene.detector_eval import evaluate, load_detector, read_labelled, shipped_threshold
+    from hygiene.config import ConfigError, load_config
+    from hygiene.detector_eval import evaluate
+    from hygiene.errors import ThresholdError
     from hygiene.io.atomic import write_json
+    from hygiene.thresholds import resolve_threshold
 
     from .progress import TqdmProgress
 
-    files = read_labelled(args.inputs, text_column=args.text_column, label_column=args.label_column)
-    detector = load_detector(args.detector, device=args.device, max_tokens=args.max_tokens,
-                             batch_size=args.batch_size, normalize=args.normalize)
-    threshold, source = shipped_threshold(detector)
-    if args.threshold is not None:
-        threshold, source = args.threshold, "--threshold"
-    result = evaluate(files, detector, threshold=threshold, threshold_source=source,
-                      progress=TqdmProgress(enabled=not args.quiet))
+    if args.detector in STATISTICS:
+        raise ConfigError(f"--detector {args.detector}: a statistic is chosen with --statistic "
+                          f"(--detector zeroshot --statistic {args.detector})")
+    config = load_config(args.config, {**scoring_overrides(args), "threshold": args.threshold,
+                                       "calibration": str(args.calibration) if args.calibration else None})
+    threshold, source = None, "none shipped for this detector"
+    try:
+        found = resolve_threshold(config)  # None for detector kind none: evaluate refuses it
+        if found is not None:
+            threshold, source = found.value, ("--threshold" if found.source == "config" else found.source)
+    except ThresholdError:
+        pass
+    result = evaluate(args.inputs, config, threshold=threshold, threshold_source=source,
+                      label_column=args.label_column, progress=TqdmProgress(enabled=not args.quiet))
     print(format_table(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)

@@ -1,4 +1,4 @@
-"""The `hygiene` command: clean, score, calibrate, demo, train-/eval-detector, collapse, risk and serve.
+"""The `hygiene` command: clean, score, dedup, calibrate, demo, train-/eval-detector, collapse, risk and serve.
 
 Each command group has its own module in this package (detectors, risk, collapse, serve) with its parser and
 runner; this module wires them in. Heavy imports (torch, pyarrow, FastAPI) happen inside the runners, so
@@ -15,6 +15,7 @@ from typing import Any
 from hygiene.errors import ConfigError, HygieneError
 
 from . import detectors as cli_detectors
+from .options import add_input_options, add_scoring_options, error_text, scoring_overrides
 from .risk import add_risk_parser, run_risk
 
 __all__ = ["main", "build_parser"]
@@ -24,48 +25,12 @@ kept + removed + quarantined always equals the input rows. An interrupted run re
 the same inputs and settings; a finished one is replaced only with --overwrite."""
 
 
-# The flag that sets a job setting a HygieneError names (`exc.setting`): the core says what is wrong, the CLI how
-# to change it.
-_FLAGS = {"overwrite": "--overwrite", "text_column": "--text-column", "id_column": "--id-column",
-          "batch_rows": "--batch-rows", "detector.max_tokens": "--max-tokens", "detector.batch_size": "--batch-size"}
-
-
-def _hint(exc: Exception) -> str:
-    flag = _FLAGS.get(getattr(exc, "setting", None) or "")
-    return f"; use {flag}" if flag else ""
-
-
-def _add_scoring_options(p: argparse.ArgumentParser) -> None:
-    """Inputs, reading and the scorer model: what every command that scores shards shares."""
-    p.add_argument("inputs", nargs="+", metavar="IN", help="shard files or directories (.parquet, .jsonl[.gz])")
-    p.add_argument("--config", type=Path, help="TOML file with job settings; flags override it")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    io = p.add_argument_group("input")
-    io.add_argument("--text-column", help="column holding the document text (default: text)")
-    io.add_argument("--id-column", help="column holding document ids; created as SHARD:ROW when absent (default: id)")
-    io.add_argument("--batch-rows", type=int, help="records read per batch; bounds memory (default: 1024)")
-    det = p.add_argument_group("machine-text detector")
-    det.add_argument("--model", help="HF hub name, local model dir or .gguf file (default: offline SmolLM2-135M)")
-    det.add_argument("--statistic", choices=["likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr"],
-                     help="statistic that decides (default: likelihood)")
-    det.add_argument("--normalize", choices=["none", "nfkc", "nfkc+case", "nfkc+lower"],
-                     help="undo homoglyph / invisible-character / whitespace tricks before scoring (default: none)")
-    det.add_argument("--max-tokens", type=int,
-                     help="scoring window in tokens; longer docs are truncated (default: 512)")
-    det.add_argument("--batch-size", type=int, help="documents per model batch (default: 16)")
-    det.add_argument("--device", help="cuda, cuda:1, cpu (default: CUDA when available)")
-
-
-def _add_job_options(p: argparse.ArgumentParser) -> None:
-    _add_scoring_options(p)
+def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output directory (created; must be empty or a run)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
-    det = p.add_argument_group("decision")
-    det.add_argument("--threshold", type=float,
-                     help="score at or above which a document is machine-generated "
-                          "(default: the calibration's 5%% false-positive-rate threshold)")
-    det.add_argument("--calibration", type=Path, help="calibration JSON from `hygiene calibrate`")
-    det.add_argument("--keep-machine", action="store_true", help="score machine text but do not remove it")
+
+
+def _add_dedup_options(p: argparse.ArgumentParser) -> None:
     dd = p.add_argument_group("deduplication")
     dd.add_argument("--no-exact-dedup", action="store_true", help="keep exact duplicates")
     dd.add_argument("--no-near-dedup", action="store_true", help="keep near-duplicates")
@@ -77,26 +42,20 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     dd.add_argument("--rows", type=int, help="LSH rows per band")
 
 
-def _scoring_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "text_column": args.text_column,
-        "id_column": args.id_column,
-        "batch_rows": args.batch_rows,
-        "detector.model": args.model,
-        "detector.statistic": args.statistic,
-        "detector.normalize": args.normalize,
-        "detector.max_tokens": args.max_tokens,
-        "detector.batch_size": args.batch_size,
-        "detector.device": args.device,
-    }
+def _add_job_options(p: argparse.ArgumentParser) -> None:
+    add_scoring_options(p)
+    _add_output_options(p)
+    det = p.add_argument_group("decision")
+    det.add_argument("--threshold", type=float,
+                     help="score at or above which a document is machine-generated "
+                          "(default: the calibration's 5%% false-positive-rate threshold)")
+    det.add_argument("--calibration", type=Path, help="calibration JSON from `hygiene calibrate`")
+    det.add_argument("--keep-machine", action="store_true", help="score machine text but do not remove it")
+    _add_dedup_options(p)
 
 
-def _job_overrides(args: argparse.Namespace) -> dict[str, Any]:
+def _dedup_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
-        **_scoring_overrides(args),
-        "threshold": args.threshold,
-        "calibration": str(args.calibration) if args.calibration else None,
-        "remove_machine": False if args.keep_machine else None,
         "dedup.exact": False if args.no_exact_dedup else None,
         "dedup.near": False if args.no_near_dedup else None,
         "dedup.threshold": args.dedup_threshold,
@@ -105,6 +64,19 @@ def _job_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "dedup.num_perm": args.num_perm,
         "dedup.bands": args.bands,
         "dedup.rows": args.rows,
+    }
+
+
+def _job_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    if args.command == "dedup":  # `clean --detector none`
+        return {"text_column": args.text_column, "id_column": args.id_column, "batch_rows": args.batch_rows,
+                "detector.kind": "none", **_dedup_overrides(args)}
+    return {
+        **scoring_overrides(args),
+        "threshold": args.threshold,
+        "calibration": str(args.calibration) if args.calibration else None,
+        "remove_machine": False if args.keep_machine else None,
+        **_dedup_overrides(args),
     }
 
 
@@ -119,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_job_options(clean)
     clean.add_argument("--annotate-kept", action="store_true", help="add the hygiene_* score columns to kept rows")
+    dedup = sub.add_parser("dedup", help="exact + near dedup only: `clean --detector none` (no model is loaded)",
+                           description="Remove exact and near-duplicates (MinHash + LSH) and write cleaned shards; "
+                                       "the same run as `hygiene clean IN --out DIR --detector none`.",
+                           epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_input_options(dedup)
+    _add_output_options(dedup)
+    _add_dedup_options(dedup)
+    dedup.add_argument("--annotate-kept", action="store_true", help="add the hygiene_* dedup columns to kept rows")
     score = sub.add_parser("score", help="annotate every row with scores and clusters; remove nothing",
                            description="Write OUT/scored/*.parquet: every readable row with hygiene_* columns, "
                                        "including the reason `clean` would remove it.")
@@ -128,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score labelled shards (label column: 0 human, 1 machine; without it every row counts "
                     "as human) and write a calibration JSON for `clean --calibration`.",
     )
-    _add_scoring_options(cal)
+    add_scoring_options(cal)
     cal.add_argument("--out", required=True, type=Path, help="calibration JSON to write")
     cal.add_argument("--fpr", type=float, default=0.05, help="target false-positive rate (default: 0.05)")
     cal.add_argument("--label-column", default="label", help="0 = human, 1 = machine (default: label)")
@@ -147,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_detectors.register(sub)
     add_collapse_parser(sub)
-    add_risk_parser(sub, _add_scoring_options)
+    add_risk_parser(sub, add_scoring_options)
     add_serve_parser(sub)
     return parser
 
@@ -159,12 +139,13 @@ def _run_job(args: argparse.Namespace) -> int:  # clean and score
     from .progress import TqdmProgress
 
     config = load_config(args.config, _job_overrides(args))
-    result = run(args.inputs, args.out, config, mode=args.command, overwrite=args.overwrite,
+    mode = "score" if args.command == "score" else "clean"
+    result = run(args.inputs, args.out, config, mode=mode, overwrite=args.overwrite,
                  annotate_kept=getattr(args, "annotate_kept", False),
                  progress=TqdmProgress(enabled=not args.quiet))
     counts = result.manifest["counts"]
     print(("resumed and finished" if result.resumed else "finished") + f": {counts['rows']} rows in")
-    if args.command == "clean":
+    if mode == "clean":
         by_reason = ", ".join(f"{k} {v}" for k, v in counts["removed_by_reason"].items())
         print(f"  kept        {counts['kept']:>8}  {args.out / 'kept'}")
         print(f"  removed     {counts['removed']:>8}  {args.out / 'removed'}  ({by_reason})")
@@ -185,7 +166,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.fpr < 1.0:
         raise ConfigError(f"--fpr must be between 0 and 1, got {args.fpr}")
-    config = load_config(args.config, _scoring_overrides(args))
+    config = load_config(args.config, scoring_overrides(args))
     result = calibrate(args.inputs, config, fpr=args.fpr, label_column=args.label_column,
                        progress=TqdmProgress(enabled=not args.quiet))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -208,17 +189,19 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from .collapse import run_collapse
     from .serve import run_serve
 
     commands = {"collapse": run_collapse, "demo": _run_demo, "calibrate": _run_calibrate, "clean": _run_job,
-                "score": _run_job, "risk": lambda a: run_risk(a, _scoring_overrides), "serve": run_serve,
-                **cli_detectors.COMMANDS}
+                "score": _run_job, "dedup": _run_job, "risk": lambda a: run_risk(a, scoring_overrides),
+                "serve": run_serve, **cli_detectors.COMMANDS}
     try:
         return commands[args.command](args)
     except (HygieneError, OSError) as exc:
-        print(f"hygiene {args.command}: error: {exc}{_hint(exc)}", file=sys.stderr)
+        command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        print(f"hygiene {args.command}: error: {error_text(exc, command)}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:
         print(f"hygiene {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -10,6 +10,8 @@ from pathlib import Path
 from hygiene.config import ConfigError
 from service.settings import ENV_PREFIX, is_loopback, load_settings
 
+from .options import add_detector_options, detector_overrides
+
 __all__ = ["add_serve_parser", "run_serve"]
 
 _DESCRIPTION = f"""Run the REST API (POST /v1/score, /v1/uploads, /v1/jobs, GET /v1/jobs/ID/report, /metrics;
@@ -35,13 +37,10 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--max-batch", type=int, help="texts per model call when micro-batching (default: 32)")
     p.add_argument("--batch-wait-ms", type=float, help="how long a batch waits to fill (default: 5)")
     p.add_argument("--no-batching", action="store_true", help="one model call per request (for comparison)")
-    det = p.add_argument_group("detector (defaults for /v1/score and jobs)")
-    det.add_argument("--model", help="HF hub name, local model dir or .gguf (default: offline SmolLM2-135M)")
-    det.add_argument("--statistic", choices=["likelihood", "log_rank", "entropy", "fast_detectgpt"])
-    det.add_argument("--max-tokens", type=int, help="scoring window in tokens (default: 512)")
-    det.add_argument("--batch-size", type=int, help="documents per model batch (default: 16)")
-    det.add_argument("--device", help="cuda, cpu (default: CUDA when available)")
-    det.add_argument("--threshold", type=float, help="decision threshold (default: the shipped calibration's)")
+    add_detector_options(p, "detector (defaults for /v1/score and jobs)")
+    det = p.add_argument_group("decision")
+    det.add_argument("--threshold", type=float, help="decision threshold (default: the calibration's, or the "
+                                                     "model directory's own)")
     det.add_argument("--calibration", type=Path, help="calibration JSON from `hygiene calibrate`")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
@@ -57,9 +56,7 @@ def run_serve(args: argparse.Namespace) -> int:
                  "allowed_hosts": args.allowed_hosts,
                  "output_root": args.output_root, "max_batch": args.max_batch, "batch_wait_ms": args.batch_wait_ms,
                  "batching": False if args.no_batching else None},
-        job={"detector.model": args.model, "detector.statistic": args.statistic,
-             "detector.max_tokens": args.max_tokens, "detector.batch_size": args.batch_size,
-             "detector.device": args.device, "threshold": args.threshold,
+        job={**detector_overrides(args), "threshold": args.threshold,
              "calibration": str(args.calibration) if args.calibration else None},
     )
     if settings.token is None and not is_loopback(settings.host):

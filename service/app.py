@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from hygiene.pipeline.scoring import Scorer
+from hygiene.detector import Detector
 
 from .console import STATIC_DIR
 from .errors import ApiError, install_error_handlers
@@ -32,7 +32,7 @@ __all__ = ["create_app", "ApiError"]
 log = logging.getLogger("hygiene.service")
 
 
-def create_app(settings: ServiceSettings, scorer: Scorer | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings, scorer: Detector | None = None) -> FastAPI:
     state = ServiceState(settings, scorer)
 
     @asynccontextmanager

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hygiene.pipeline.scoring import Scorer
+from hygiene.detector import Detector
 
 __all__ = ["Batcher", "QueueFull"]
 
@@ -41,7 +41,7 @@ class _Request:
 class Batcher:
     def __init__(
         self,
-        scorer: Scorer,
+        scorer: Detector,
         *,
         max_batch: int = 32,
         wait_s: float = 0.005,

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hygiene.config import CleanConfig
+from hygiene.detector import Detector
 from hygiene.io import columns as C
 from hygiene.pipeline import run
-from hygiene.pipeline.scoring import Scorer
 
 from .risk_job import run_risk_job
 
@@ -253,9 +253,11 @@ class _StoreProgress:
 
 
 class JobRunner:
-    """One thread that runs queued jobs until stopped. `get_scorer(config)` returns the job's detector."""
+    """One thread that runs queued jobs until stopped. `get_scorer(config)` returns the job's detector
+    (None: the job has none, or the pipeline builds it from the job's settings)."""
 
-    def __init__(self, store: JobStore, get_scorer: Callable[[CleanConfig], Scorer], poll_s: float = 0.5) -> None:
+    def __init__(self, store: JobStore, get_scorer: Callable[[CleanConfig], Detector | None],
+                 poll_s: float = 0.5) -> None:
         self.store, self.get_scorer, self.poll_s = store, get_scorer, poll_s
         self._stop = threading.Event()
         self._wake = threading.Event()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hygiene.config import CleanConfig
-from hygiene.pipeline.scoring import Scorer
+from hygiene.detector import Detector
 from hygiene.progress import Progress
 from hygiene.risk import RiskOptions, assess
 from hygiene.risk.report import RISK_HTML, RISK_JSON, write_risk_report
@@ -31,7 +31,7 @@ def risk_options(options: dict[str, Any] | None) -> RiskOptions:
     return RiskOptions(**given)
 
 
-def run_risk_job(job: JobRecord, config: CleanConfig, get_scorer: Callable[[], Scorer],
+def run_risk_job(job: JobRecord, config: CleanConfig, get_scorer: Callable[[], Detector | None],
                  progress: Progress) -> dict[str, Any]:
     """Run (or find finished) the assessment; returns {"counts": summary, "timings_s": ...} for the job row."""
     timings: dict[str, float] = {}

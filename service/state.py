@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from hygiene.pipeline.scoring import Scorer
+from hygiene.detector import Detector, build_detector, scoring
 from hygiene.thresholds import resolve_threshold, shipped_reference
 
 from . import schemas as S
@@ -26,12 +26,15 @@ log = logging.getLogger("hygiene.service")
 
 
 class ServiceState:
-    def __init__(self, settings: ServiceSettings, scorer: Scorer | None) -> None:
+    def __init__(self, settings: ServiceSettings, scorer: Detector | None) -> None:
         self.settings = settings
+        self.scoring = scoring(settings.job.detector)  # None: detector kind none, jobs deduplicate only
         self.threshold = resolve_threshold(settings.job)  # fail fast: no threshold, no service
-        reference = shipped_reference(settings.job)  # P(machine) only where labelled reference scores fit
+        # P(machine): the detector's own calibration (trained), else a fit to labelled reference scores
+        reference = shipped_reference(settings.job) if self.scoring and not self.scoring.probability else None
         self.probability = reference.probability() if reference is not None else None
         self.scorer = scorer
+        self.ready = False  # the detector (if any) is loaded and the job worker runs
         self.load_error: str | None = None
         self.metrics = Metrics()
         self.store = JobStore(settings.store_path)
@@ -43,30 +46,29 @@ class ServiceState:
         self.uploads_lock = asyncio.Lock()  # a job's submission and an upload's deletion never interleave
 
     def detector_info(self) -> S.DetectorInfo:
-        d, t = self.settings.job.detector, self.threshold
-        lm = getattr(self.scorer, "lm", None)
-        return S.DetectorInfo(name=getattr(self.scorer, "name", f"zeroshot-{d.statistic}"),
-                              model=getattr(lm, "name", None) or d.model, statistic=d.statistic,
-                              max_tokens=d.max_tokens, threshold=t.value, threshold_source=t.source,
-                              target_fpr=t.calibration.get("target_fpr"))
+        spec, t = self.scoring, self.threshold
+        lm = getattr(self.scorer, "lm", None) or getattr(self.scorer, "observer", None)
+        return S.DetectorInfo(name=getattr(self.scorer, "name", spec.kind), model=getattr(lm, "name", None)
+                              or spec.model, statistic=spec.key, max_tokens=spec.max_tokens, threshold=t.value,
+                              threshold_source=t.source, target_fpr=t.calibration.get("target_fpr"))
 
 
 async def start_workers(state: ServiceState) -> None:
     """Load the detector off the event loop, then start the batcher and the job worker."""
     try:
         if state.scorer is None:
-            from hygiene.pipeline import build_scorer
-
-            state.scorer = await asyncio.to_thread(build_scorer, state.settings.job)
+            state.scorer = await asyncio.to_thread(build_detector, state.settings.job.detector)
     except Exception as exc:  # noqa: BLE001 - reported by /readyz; the process stays up for diagnosis
         log.exception("loading the detector failed")
         state.load_error = f"loading the detector failed: {type(exc).__name__}: {exc}"
         return
     s = state.settings
-    batcher = Batcher(state.scorer, max_batch=s.max_batch, wait_s=s.batch_wait_ms / 1000, queue_size=s.queue_size,
-                      enabled=s.batching, on_batch=state.metrics.on_batch)
-    batcher.start()
-    state.batcher = batcher
+    if state.scorer is not None:  # none without a detector: /v1/score answers 409, jobs deduplicate
+        batcher = Batcher(state.scorer, max_batch=s.max_batch, wait_s=s.batch_wait_ms / 1000,
+                          queue_size=s.queue_size, enabled=s.batching, on_batch=state.metrics.on_batch)
+        batcher.start()
+        state.batcher = batcher
     runner = JobRunner(state.store, lambda config: scorer_for(config, state.scorer, s.job))
     runner.start()
     state.runner = runner
+    state.ready = True

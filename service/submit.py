@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from hygiene.config import CleanConfig, check_model_window
+from hygiene.detector import BINOCULARS, KINDS, ZEROSHOT, Detector, build_detector, scoring
 from hygiene.errors import ConfigError, HygieneError
 from hygiene.io.shards import ShardError, open_shards
-from hygiene.pipeline.scoring import Scorer
 from hygiene.risk import RiskError, check_inputs
 from hygiene.thresholds import ThresholdError, resolve_threshold
 
@@ -26,7 +26,7 @@ from .settings import ServiceSettings
 
 __all__ = ["SubmitError", "prepare_job", "scorer_for", "server_roots"]
 
-_SERVER_FIXED = ("model", "device")  # loading arbitrary weights on request is not a client's choice
+_SERVER_FIXED = ("model", "performer", "device")  # loading arbitrary weights on request is not a client's choice
 
 
 class SubmitError(HygieneError, ValueError):
@@ -47,8 +47,8 @@ def server_roots(settings: ServiceSettings) -> tuple:
     return (*settings.input_roots, settings.output_root)
 
 
-def _window(scorer: Scorer | None) -> int | None:
-    lm = getattr(scorer, "lm", None)
+def _window(scorer: Detector | None) -> int | None:
+    lm = getattr(scorer, "lm", None) or getattr(scorer, "observer", None)
     if lm is None:
         return None
     from detectors.zeroshot import max_text_tokens
@@ -57,7 +57,7 @@ def _window(scorer: Scorer | None) -> int | None:
 
 
 def prepare_job(request: JobRequest, settings: ServiceSettings,
-                scorer: Scorer | None = None) -> tuple[list, CleanConfig, dict[str, Any] | None]:
+                scorer: Detector | None = None) -> tuple[list, CleanConfig, dict[str, Any] | None]:
     """Resolved shard paths (confined to the data roots and uploads), the job's config over the server
     defaults, and for a risk job its options with the reference paths resolved the same way. With the
     server's loaded `scorer`, the job's token window is checked against its model."""
@@ -67,10 +67,13 @@ def prepare_job(request: JobRequest, settings: ServiceSettings,
         raise SubmitError(public_text(str(exc), server_roots(settings)), exc.status, exc.code) from exc
 
 
-def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Scorer | None):
+def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | None):
     given = request.config.model_dump(mode="json", exclude_unset=True) if request.config else {}
     fixed = [key for key in _SERVER_FIXED if key in given.get("detector", {})
              and given["detector"][key] != getattr(settings.job.detector, key)]
+    kind = given.get("detector", {}).get("kind")
+    if kind is not None and kind not in KINDS and kind != settings.job.detector.kind:
+        fixed.append("kind")  # a model directory: only the server's own
     if fixed:
         raise SubmitError(f"detector.{', detector.'.join(fixed)} is fixed by the server and cannot be set per job",
                           403, "forbidden_setting")
@@ -78,7 +81,9 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Scorer | No
         if given.get("calibration") is not None:
             given["calibration"] = str(resolve_under_roots(given["calibration"], settings.data_roots))
         config = CleanConfig.model_validate(_merge(settings.job.model_dump(mode="json"), given))
-        check_model_window(config, _window(scorer))
+        spec = scoring(config.detector)
+        if spec is not None and spec.kind in (ZEROSHOT, BINOCULARS):  # a model directory fixes its own window
+            check_model_window(config.detector, _window(scorer))
         roots = settings.input_roots
         inputs = resolve_inputs(request.inputs, roots, settings.max_shard_bytes)
         options = None
@@ -103,12 +108,15 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Scorer | No
     return inputs, config, options
 
 
-def scorer_for(config: CleanConfig, shared: Scorer, base: CleanConfig) -> Scorer:
-    """The job's detector: the server's own when the settings match, else a new one on the same loaded LM."""
-    if config.detector == base.detector or getattr(shared, "lm", None) is None:
+def scorer_for(config: CleanConfig, shared: Detector | None, base: CleanConfig) -> Detector | None:
+    """The job's detector, built by the one factory from the job's settings (all of them: statistic, window,
+    normalisation, ...): the server's own when the settings match, none for a dedup-only job, else a new one
+    that reuses the server's loaded LM when that is the model the job names (model and device are fixed)."""
+    if config.detector == base.detector:
         return shared
-    from detectors.zeroshot import ZeroShotDetector
-
-    d = config.detector
-    return ZeroShotDetector(shared.lm, statistic=d.statistic, max_tokens=d.max_tokens, batch_size=d.batch_size,
-                            batch_tokens=d.batch_tokens, normalize=d.normalize)
+    if scoring(config.detector) is None:
+        return None
+    lm = None
+    if base.detector.kind in (ZEROSHOT, BINOCULARS) and shared is not None:
+        lm = getattr(shared, "lm", None) or getattr(shared, "observer", None)
+    return build_detector(config.detector, lm=lm)

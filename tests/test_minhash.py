@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from detectors.minhash import (
     shingle_hash,
     shingles,
     sign,
+    text_key,
+    text_keys,
 )
 
 # Every str.isspace() character, so the kernel's whitespace handling is checked against str.split().
@@ -124,6 +127,21 @@ def test_shingle_hash_known_values() -> None:
 )
 def test_normalize(text: str, expected: str) -> None:
     assert normalize(text) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=60), st.text(alphabet=st.sampled_from(SPACES + SPECIAL + list("aBc ")),
+                                                            max_size=40)), max_size=8))
+def test_text_keys_match_the_reference(texts: list[str]) -> None:
+    keys = text_keys(texts)
+    assert keys.dtype == np.uint64 and keys.tolist() == [text_key(t) for t in texts]
+    for a, b in itertools.combinations(range(len(texts)), 2):  # equal after normalisation <=> equal key
+        assert (keys[a] == keys[b]) == (normalize(texts[a]) == normalize(texts[b]))
+
+
+def test_text_key_known_values() -> None:
+    assert text_key("") == 0  # MurmurHash64A of no bytes with seed 0
+    assert text_key("  Hello   World ") == text_key("hello world") != text_key("hello worle")
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,10 +8,13 @@ twice. The restarted server then serves the end-to-end job and /v1/score checks.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -129,6 +132,35 @@ def test_score_job_report_and_rest_scores_agree(crashed):
         assert result["probability"] is None and 0 < result["n_tokens"] <= MAX_TOKENS
     assert client.get("/readyz").json()["status"] == "ok"
     assert "hygiene_docs_scored_total 10.0" in client.get("/metrics").text
+
+
+def test_rest_job_normalizes_exactly_as_the_cli(crashed, tmp_path):
+    """A REST job with detector.normalize = "nfkc" scores as `hygiene score --normalize nfkc` (it once was
+    scored un-normalised while its manifest said nfkc)."""
+    client, jobs = crashed["client"], crashed["jobs"]
+    data = jobs.parent / "data"
+    tricked = ["Тhе соmmittее mеt tоdау\u200b and agrееd оn thе budgеt.",  # Cyrillic look-alikes, zero width
+               "Ｆｕｌｌｗｉｄｔｈ letters   and\u00a0odd   spacing in a short report.",
+               "A plain sentence about the weather in the city this week."]
+    pq.write_table(pa.table({"text": tricked}), data / "tricked.parquet")
+    scores = {}
+    for normalize in ("nfkc", "none"):
+        job = client.post("/v1/jobs", json={"kind": "score", "inputs": ["tricked.parquet"],
+                                            "config": {"detector": {"normalize": normalize}}}).json()
+        done = wait_job(client, job["id"], timeout=300)
+        assert done["state"] == "succeeded", done
+        assert done["config"]["detector"]["normalize"] == normalize
+        table = pq.read_table(jobs / job["id"] / C.SCORED_DIR / "tricked.parquet")
+        scores[normalize] = np.array(table.column(C.SCORE).to_pylist())
+    cli = subprocess.run(
+        [sys.executable, "-m", "hygiene_cli", "score", str(data / "tricked.parquet"), "--out", str(tmp_path / "cli"),
+         "--normalize", "nfkc", "--max-tokens", str(MAX_TOKENS), "--batch-size", "8", "--threshold", "-3.0",
+         "--quiet"], capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    expected = np.array(pq.read_table(tmp_path / "cli" / C.SCORED_DIR / "tricked.parquet").column(C.SCORE).to_pylist())
+    assert np.allclose(scores["nfkc"], expected, atol=1e-6)
+    assert np.abs(scores["none"][:2] - expected[:2]).min() > 1e-3  # normalising changes the tricked rows' scores
+    assert scores["none"][2] == pytest.approx(expected[2], abs=1e-6)  # and leaves plain text alone
 
 
 def test_settings_the_loaded_model_cannot_run_are_refused_at_submission(crashed):

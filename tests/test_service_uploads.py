@@ -242,7 +242,7 @@ def test_risk_job_options_are_checked_at_submission(server, dirs):
     _error(client.post("/v1/jobs", json=_risk_request(sample=0)), 422, "invalid_request")
     no_ref = {"kind": "risk", "inputs": ["corpus.parquet"], "config": {"detector": {"max_tokens": 64}}}
     err = _error(client.post("/v1/jobs", json=no_ref), 422, "invalid_job")  # the shipped reference cannot apply
-    assert "detector-reference" in err["message"]
+    assert "`detector_reference`" in err["message"]  # the REST option that fixes it
     assert client.get("/v1/jobs").json()["jobs"] == []
 
 

@@ -62,16 +62,18 @@ class ParquetSink:
     Pages carry a CRC, so a reader can tell a damaged page from data.
     """
 
-    def __init__(self, path: Path, schema: pa.Schema | None = None):
+    def __init__(self, path: Path, schema: pa.Schema | None = None, **options: Any):
         self.path = path
         self.rows = 0
         self._schema = schema
+        self._options = {"compression": "zstd", **options}  # ParquetWriter options
         self._tmp = _temporary(path)
         self._writer: pq.ParquetWriter | None = None
 
     def _open(self) -> pq.ParquetWriter:
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd", write_page_checksum=True)
+            options = {"compression": "zstd", "write_page_checksum": True, **self._options}
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, **options)
         return self._writer
 
     def write(self, table: pa.Table) -> None:

@@ -10,7 +10,8 @@ __all__ = [
     "PREFIX",
     "SCORE",
     "MACHINE",
-    "STATISTIC_COLUMNS",
+    "P_MACHINE",
+    "statistic_column",
     "N_TOKENS",
     "TRUNCATED",
     "CLUSTER",
@@ -40,12 +41,14 @@ PREFIX = "hygiene_"
 # Added to every scored row.
 SCORE = PREFIX + "score"  # the detector statistic the decision uses (higher = more machine-like)
 MACHINE = PREFIX + "machine"  # score >= calibrated threshold
-STATISTIC_COLUMNS = {
-    "likelihood": PREFIX + "likelihood",
-    "log_rank": PREFIX + "log_rank",
-    "entropy": PREFIX + "entropy",
-    "fast_detectgpt": PREFIX + "fast_detectgpt",
-}
+P_MACHINE = PREFIX + "p_machine"  # calibrated P(machine), for detectors that bring a calibration (trained)
+
+
+def statistic_column(name: str) -> str:
+    """The column of a detector statistic (likelihood, log_rank, ..., binoculars, supervised)."""
+    return PREFIX + name
+
+
 N_TOKENS = PREFIX + "n_tokens"
 TRUNCATED = PREFIX + "truncated"  # the document was longer than the scoring window
 CLUSTER = PREFIX + "cluster"  # id of the document kept for this row's duplicate cluster

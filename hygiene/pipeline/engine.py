@@ -30,7 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hygiene.config import CleanConfig, check_model_window
+from hygiene.config import CleanConfig
+from hygiene.detector import Detector, scoring
 from hygiene.errors import RunError
 from hygiene.io import columns as C
 from hygiene.io.atomic import file_sha256, write_json
@@ -40,15 +41,19 @@ from hygiene.progress import NullProgress, Progress
 from hygiene.thresholds import Threshold, resolve_threshold
 
 from . import rundir
-from .decide import Decisions, decide
+from .decide import Decisions, decision_steps
+from .dedup import decision_table
 from .examples import TextCapture, pick_examples
 from .report import summarize, write_report
 from .route import annotations, route_shard
-from .scoring import KEY, SCORE, SIGNATURE, Scorer, read_signals, score_shard
+from .scoring import read_signals, read_step_stats, score_shard
+from .step import GlobalStep, Step, StepStats, merge_stats, run_steps
+from .steps import ID, SCORE, DetectorStep, ExactKeyStep, MinHashStep
 
-__all__ = ["RunError", "RunResult", "run", "dedup_config", "build_scorer"]
+__all__ = ["RunError", "RunResult", "run", "dedup_config", "signal_steps"]
 
 Mode = Literal["clean", "score"]
+_WORK_FORMAT = 2  # bumped when work files change meaning (2: MurmurHash64A exact keys); a run never mixes them
 
 
 
@@ -80,18 +85,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def build_scorer(config: CleanConfig) -> Scorer:
-    """The detector a job's settings describe (loads the model)."""
-    from detectors.lm import load_causal_lm
-    from detectors.zeroshot import ZeroShotDetector, max_text_tokens
-
-    d = config.detector
-    lm = load_causal_lm(d.model, device=d.device)
-    check_model_window(config, max_text_tokens(lm))
-    return ZeroShotDetector(
-        lm, statistic=d.statistic, max_tokens=d.max_tokens, batch_size=d.batch_size, batch_tokens=d.batch_tokens,
-        normalize=d.normalize,
-    )
+def signal_steps(config: CleanConfig, detector: Detector | None = None) -> list[Step]:
+    """Pass 1's per-batch steps for a job: the detector (unless `none`), exact keys, MinHash signatures."""
+    steps: list[Step] = []
+    if scoring(config.detector) is not None:
+        steps.append(DetectorStep(config.detector, detector))
+    if config.dedup.exact:
+        steps.append(ExactKeyStep())
+    if config.dedup.near:
+        steps.append(MinHashStep(dedup_config(config).minhash))
+    return steps
 
 
 def run(
@@ -102,7 +105,7 @@ def run(
     mode: Mode = "clean",
     overwrite: bool = False,
     annotate_kept: bool = False,
-    scorer: Scorer | None = None,
+    scorer: Detector | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Run `clean` (route rows) or `score` (annotate rows, remove nothing) over `inputs`."""
@@ -120,42 +123,48 @@ def run(
         for s in shards
     ]
     job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json"),
-           "inputs": [(s["path"], s["sha256"]) for s in sources]}
+           "inputs": [(s["path"], s["sha256"]) for s in sources], "work_format": _WORK_FORMAT}
     fingerprint = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
     resumed = rundir.prepare(out, fingerprint, [s.name for s in shards], overwrite)
     work = out / C.WORK_DIR
     timings["validate"] = time.perf_counter() - t
 
-    # Pass 1: per-shard signals.
+    # Pass 1: per-batch steps over every shard (signals, keys, signatures) into work files.
     t = time.perf_counter()
-    minhash = dedup_config(config).minhash if config.dedup.near else None
+    steps = signal_steps(config, scorer)
     todo = [s for s in shards if not (work / "signals" / f"{s.name}.parquet").exists()]
     input_rows = {s.name: count_rows(s) for s in shards}  # one count per shard (JSONL: a read)
-    stage_timings = {"read": 0.0, "detector": 0.0, "minhash": 0.0}
+    shard_stats: dict[str, list[StepStats]] = {}
     if todo:
-        scorer = scorer or build_scorer(config)
         progress.start("score", sum(input_rows[s.name] for s in todo))
         for shard in todo:
-            got = score_shard(shard, scorer, config, minhash, work / "signals" / f"{shard.name}.parquet",
-                              out / C.QUARANTINE_DIR / f"{shard.name}.parquet", progress)
-            stage_timings = {k: stage_timings[k] + got[k] for k in stage_timings}
+            shard_stats[shard.name] = score_shard(shard, steps, config, work / "signals" / f"{shard.name}.parquet",
+                                                  out / C.QUARANTINE_DIR / f"{shard.name}.parquet", progress)
         progress.finish()
+    pass1 = merge_stats(shard_stats.get(s.name) or read_step_stats(work / "signals" / f"{s.name}.parquet")
+                        for s in shards)
     timings["score"] = time.perf_counter() - t
-    timings.update({f"score.{k}": v for k, v in stage_timings.items()})
+    by_step = {s.step: s.seconds for s in pass1}
+    timings.update({"score.read": by_step.get("read", 0.0), "score.detector": by_step.get("detector", 0.0),
+                    "score.minhash": by_step.get("exact_key", 0.0) + by_step.get("minhash", 0.0)})
 
-    # Pass 2: corpus-wide decisions.
+    # Pass 2: corpus-wide decisions: the global steps collect every shard's keys / signatures, then decide.
     t = time.perf_counter()
     signals = [read_signals(work / "signals" / f"{s.name}.parquet") for s in shards]
-    table = pa.concat_tables([s.table for s in signals]) if signals else None
-    scores = table.column(SCORE).to_numpy()
-    sigs = None
-    if minhash is not None:
-        sigs = table.column(SIGNATURE).combine_chunks().flatten().to_numpy().reshape(len(scores), minhash.num_perm)
-    decisions = decide(
-        table.column(KEY).to_numpy(), sigs, scores, threshold.value,
-        remove_machine=config.remove_machine, exact=config.dedup.exact, dedup=dedup_config(config),
-    )
-    ids = np.asarray(table.column("id").to_pylist(), dtype=object)
+    filters = decision_steps(threshold.value if threshold is not None else None, remove_machine=config.remove_machine,
+                             exact=config.dedup.exact, dedup=dedup_config(config))
+    collecting = [f for f in filters if isinstance(f, GlobalStep)]
+    parts = [sig.table for sig in signals if sig.table.num_rows]
+    for part in parts:
+        for step in collecting:
+            step.collect(part)
+    n = sum(len(part) for part in parts)
+    scores = None
+    if threshold is not None:
+        scores = np.concatenate([p.column(SCORE).to_numpy() for p in parts]) if parts else np.zeros(0)
+    start = {SCORE: pa.array(scores, pa.float64())} if scores is not None else None
+    decisions = Decisions.from_table(run_steps(filters, decision_table(n, start)))
+    ids = np.asarray([i for p in parts for i in p.column(ID).to_pylist()], dtype=object)
     picks = pick_examples(decisions, ids, scores)
     timings["decide"] = time.perf_counter() - t
 
@@ -184,7 +193,9 @@ def run(
     timings["write"] = time.perf_counter() - t
 
     manifest = _manifest(mode, config, threshold, sources, per_shard, decisions, scores, timings, resumed)
-    manifest["detector"] = _detector_info(scorer, config)
+    manifest["steps"] = [s.as_dict() for s in [*pass1, *(f.stats for f in filters)]]
+    detector = steps[0] if steps and isinstance(steps[0], DetectorStep) else None
+    manifest["detector"] = _detector_info(detector, config)
     sizes = [(shard.name, len(sig.table)) for shard, sig in zip(shards, signals)]
     manifest["summary"]["removed_examples"] = picks.examples(texts, sizes)
     write_report(out / C.REPORT_HTML, manifest)
@@ -192,12 +203,15 @@ def run(
     return RunResult(out=out, manifest=manifest, resumed=resumed)
 
 
-def _detector_info(scorer: Scorer | None, config: CleanConfig) -> dict[str, Any]:
+def _detector_info(step: DetectorStep | None, config: CleanConfig) -> dict[str, Any]:
     """What scored this run; a run resumed after scoring knows only its settings."""
-    info: dict[str, Any] = {"name": getattr(scorer, "name", None), **config.detector.model_dump(mode="json")}
-    lm = getattr(scorer, "lm", None)
+    detector = step._loaded if step is not None else None
+    info: dict[str, Any] = {"name": getattr(detector, "name", None), **config.detector.model_dump(mode="json")}
+    lm = getattr(detector, "lm", None) or getattr(detector, "observer", None)
     if lm is not None:
         info.update(model=lm.name, device=str(lm.device), dtype=str(lm.dtype).removeprefix("torch."))
+    if step is not None and step.scoring.path is not None:
+        info["max_tokens"] = step.scoring.max_tokens  # the model directory's window, not the setting
     return info
 
 
@@ -218,7 +232,7 @@ def _shard_entry(shard: Shard, out: Path, rows: int, counts: dict[str, int], dec
     return entry
 
 
-def _manifest(mode, config, threshold: Threshold, sources, per_shard, decisions, scores, timings, resumed):
+def _manifest(mode, config, threshold: Threshold | None, sources, per_shard, decisions, scores, timings, resumed):
     keys = ("rows", "kept", "removed", "scored", "quarantined")
     totals = {key: sum(e.get(key, 0) for e in per_shard) for key in keys}
     totals["removed_by_reason"] = decisions.counts() if mode == "clean" else {r: 0 for r in C.REASONS}
@@ -232,10 +246,10 @@ def _manifest(mode, config, threshold: Threshold, sources, per_shard, decisions,
         "finished": _now(),
         "resumed": resumed,
         "config": config.model_dump(mode="json"),
-        "threshold": threshold.as_dict(),
+        "threshold": threshold.as_dict() if threshold is not None else None,
         "inputs": [dict(src, **entry) for src, entry in zip(sources, per_shard)],
         "counts": totals,
-        "summary": summarize(scores, decisions, threshold.value),
+        "summary": summarize(scores, decisions, threshold.value if threshold is not None else None),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "docs_per_s": round(len(scores) / timings["score"], 2) if timings["score"] > 0.5 else None,
+        "docs_per_s": round(len(decisions.cluster) / timings["score"], 2) if timings["score"] > 0.5 else None,
     }

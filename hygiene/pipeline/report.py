@@ -26,9 +26,10 @@ _REASON_WORDS = {
 }
 
 
-def summarize(scores: np.ndarray, decisions: Decisions, threshold: float) -> dict[str, Any]:
-    """Score histogram and duplicate-cluster sizes: the numbers the report draws."""
-    finite = scores[np.isfinite(scores)]
+def summarize(scores: np.ndarray | None, decisions: Decisions, threshold: float | None) -> dict[str, Any]:
+    """Score histogram and duplicate-cluster sizes: the numbers the report draws (no scores: no detector)."""
+    n = len(decisions.cluster)
+    finite = scores[np.isfinite(scores)] if scores is not None else np.zeros(0)
     if len(finite):
         lo, hi = float(min(finite.min(), threshold)), float(max(finite.max(), threshold))
         counts, edges = np.histogram(finite, bins=_BINS, range=(lo, hi if hi > lo else lo + 1))
@@ -38,7 +39,8 @@ def summarize(scores: np.ndarray, decisions: Decisions, threshold: float) -> dic
     sizes = sizes[sizes > 1]
     size_hist = {str(k): int(v) for k, v in zip(*np.unique(sizes, return_counts=True))}
     return {
-        "documents_scored": int(len(scores)),
+        "documents": n,
+        "documents_scored": int(len(scores)) if scores is not None else 0,
         "flagged_machine": int(decisions.machine.sum()),
         "score_quantiles": {
             q: float(np.quantile(finite, float(q))) for q in ("0.05", "0.25", "0.5", "0.75", "0.95")

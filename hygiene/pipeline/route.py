@@ -15,27 +15,39 @@ import pyarrow.compute as pc
 from hygiene.config import CleanConfig
 from hygiene.io import columns as C
 from hygiene.io.atomic import ParquetSink, write_json
-from hygiene.io.shards import Shard, read_batches
+from hygiene.io.shards import Shard
 from hygiene.progress import Progress
 
 from .decide import Decisions
 from .examples import TextCapture
-from .scoring import ROW, SCORE, STATISTICS, ShardSignals
+from .scoring import ShardSignals
+from .steps import ID, KEY, N_TOKENS, P_MACHINE, ROW, SCORE, SIGNATURE, TRUNCATED
+from .stream import signal_batches
 
 __all__ = ["annotations", "route_shard"]
 
+_NOT_STATISTICS = (ROW, ID, SCORE, P_MACHINE, KEY, SIGNATURE, N_TOKENS, TRUNCATED)
+
 
 def annotations(signals: ShardSignals, decisions: Decisions, span: slice, ids: np.ndarray) -> pa.Table:
-    """The `hygiene_*` columns for one shard's scored rows (`span` of the global decision arrays)."""
+    """The `hygiene_*` columns for one shard's scored rows (`span` of the global decision arrays).
+
+    The detector's columns appear when there is a detector: score, flag, P(machine) when it brings a
+    calibration, every statistic it computed, token counts; the dedup columns always."""
     t = signals.table
     dup = decisions.duplicate_of[span]
+    columns: dict[str, pa.Array] = {}
+    if SCORE in t.column_names:
+        columns[C.SCORE] = t.column(SCORE)
+        columns[C.MACHINE] = pa.array(decisions.machine[span])
+        if P_MACHINE in t.column_names:
+            columns[C.P_MACHINE] = t.column(P_MACHINE)
+        columns.update({C.statistic_column(n): t.column(n) for n in t.column_names if n not in _NOT_STATISTICS})
+        columns[C.N_TOKENS] = t.column(N_TOKENS)
+        columns[C.TRUNCATED] = t.column(TRUNCATED)
     return pa.table(
         {
-            C.SCORE: t.column(SCORE),
-            C.MACHINE: pa.array(decisions.machine[span]),
-            **{C.STATISTIC_COLUMNS[name]: t.column(name) for name in STATISTICS},
-            C.N_TOKENS: t.column("n_tokens"),
-            C.TRUNCATED: t.column("truncated"),
+            **columns,
             C.CLUSTER: pa.array(ids[decisions.cluster[span]], pa.string()),
             C.DUPLICATE_OF: pa.array(np.where(dup >= 0, ids[np.maximum(dup, 0)], None), pa.string()),
             C.SIMILARITY: pa.array(decisions.similarity[span], pa.float32(), from_pandas=True),
@@ -76,7 +88,8 @@ def route_shard(
             "removed": ParquetSink(out / C.REMOVED_DIR / f"{shard.name}.parquet"),
         }
     try:
-        for batch in read_batches(shard, config.text_column, config.id_column, config.batch_rows, schema):
+        for item in signal_batches([shard], config, progress=progress, schema=schema):
+            batch = item.batch
             scored = np.isin(batch.rows, rows)  # rows quarantined at scoring time are not here
             where = np.searchsorted(rows, batch.rows[scored])
             table = batch.table.filter(pa.array(scored))
@@ -91,7 +104,6 @@ def route_shard(
                 sinks["kept"].write(_annotate(kept, ann.filter(keep)) if annotate_kept else kept)
                 drop = pc.invert(keep)
                 sinks["removed"].write(_annotate(table.filter(drop), ann.filter(drop)))
-            progress.advance(len(batch.rows) + len(batch.quarantined))
     except BaseException:
         for sink in sinks.values():
             sink.abort()

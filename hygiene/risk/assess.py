@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from detectors.dedup import exact_duplicates, exact_key, find_near_duplicates
-from detectors.minhash import sign
+from detectors.dedup import exact_duplicates, find_near_duplicates
 from hygiene.config import CleanConfig
 from hygiene.errors import RiskError
-from hygiene.io.shards import count_rows, open_shards, read_batches
-from hygiene.pipeline import build_scorer, dedup_config
+from hygiene.io.shards import count_rows, open_shards
+from hygiene.pipeline import dedup_config
+from hygiene.pipeline.step import run_steps
+from hygiene.pipeline.steps import KEY, SCORE, SIGNATURE, DetectorStep, ExactKeyStep, MinHashStep
+from hygiene.pipeline.stream import signal_batches, text_signals
 from hygiene.progress import NullProgress, Progress
 
 from .prevalence import PrevalenceError, SourceLabels, estimate_prevalence
@@ -101,15 +103,23 @@ def _duplicates(keys: np.ndarray, signatures: np.ndarray | None, config: CleanCo
 
 
 def _shipped_reference(config: CleanConfig):
-    """The shipped reference, if it matches the detector settings; checked before any scoring starts."""
+    """The reference the detector brings, if it fits the settings; checked before any scoring starts."""
+    from hygiene.detector import REFERENCE_FILE, scoring
     from hygiene.thresholds import shipped_reference
 
     ref = shipped_reference(config)
     if ref is None:
+        spec = scoring(config.detector)
+        if spec is not None and spec.path is not None:
+            raise RiskError(
+                f"model directory {spec.path} holds no {REFERENCE_FILE} (out-of-fold scores of its training "
+                "rows; train-detector writes it): give labelled reference shards (`detector_reference`: text, "
+                "label 0 = human, 1 = machine)"
+            )
         raise RiskError(
-            "the shipped reference scores are for the default model, statistic=likelihood, max_tokens=512, "
-            "no normalisation; with other detector settings pass --detector-reference "
-            "with labelled shards (text, label 0 = human, 1 = machine)"
+            "the shipped reference scores are for the default zero-shot detector (default model, "
+            "statistic=likelihood, max_tokens=512, no normalisation); with other detector settings give "
+            "labelled reference shards (`detector_reference`: text, label 0 = human, 1 = machine)"
         )
     return ref
 
@@ -118,9 +128,10 @@ def _reference_scores(options: RiskOptions, config: CleanConfig, scorer, progres
     """(human, machine, description, source tags or None) of the labelled reference."""
     if not options.detector_reference:
         ref = _shipped_reference(config)
+        where = "model directory" if ref.statistic == "supervised" else "shipped"
         tags = SourceLabels(np.asarray(ref.human_domains), np.asarray(ref.machine_domains),
                             np.asarray(ref.machine_generators)) if ref.machine_generators else None
-        return ref.human_scores, ref.machine_scores, "shipped: " + ref.source, tags
+        return ref.human_scores, ref.machine_scores, f"{where}: {ref.source}", tags
     from hygiene.calibrate import labelled_scores
 
     score, label, _ = labelled_scores(options.detector_reference, config, label_column=options.label_column,
@@ -130,10 +141,14 @@ def _reference_scores(options: RiskOptions, config: CleanConfig, scorer, progres
 
 def check_inputs(inputs: Sequence[str | Path], config: CleanConfig, options: RiskOptions) -> list:
     """Every check that needs no scoring (options, threshold, reference, shards), so bad input fails first."""
+    from hygiene.detector import scoring
     from hygiene.thresholds import resolve_threshold
 
     if options.sample < 1 or options.dedup_sample < 2:
         raise RiskError("sample must be >= 1 and dedup_sample >= 2")
+    if scoring(config.detector) is None:
+        raise RiskError("the risk assessment estimates the machine-generated share and needs a detector; "
+                        "detector kind 'none' only deduplicates")
     resolve_threshold(config)
     if not options.detector_reference:
         _shipped_reference(config)
@@ -173,21 +188,23 @@ def assess(
     minhash = dedup_config(config).minhash if config.dedup.near else None
     signatures = np.zeros((cap, minhash.num_perm), np.uint32) if minhash else None
     rows = quarantined = 0
+    dedup_steps = [ExactKeyStep(), *([MinHashStep(minhash)] if minhash else [])]
 
+    # One pass: every batch offers its documents to both reservoirs; the dedup steps run on the kept ones.
     progress.start("read", total)
-    for shard in shards:
-        for batch in read_batches(shard, config.text_column, config.id_column, config.batch_rows):
-            rows += len(batch.rows) + len(batch.quarantined)
-            quarantined += len(batch.quarantined)
-            if batch.texts:
-                _store(texts, *text_sample.offer(len(batch.texts)), batch.texts)
-                take, slots = dedup_pool.offer(len(batch.texts))
-                batch_keys = exact_key([batch.texts[i] for i in take])
-                batch_sigs = sign([batch.texts[i] for i in take], minhash) if minhash else None
-                keys[slots] = batch_keys  # a slot drawn twice in one batch keeps the later item, as in the stream
-                if batch_sigs is not None:
-                    signatures[slots] = batch_sigs
-            progress.advance(len(batch.rows) + len(batch.quarantined))
+    for item in signal_batches(shards, config, progress=progress):
+        rows += item.records
+        quarantined += len(item.batch.quarantined)
+        if item.batch.texts:
+            _store(texts, *text_sample.offer(len(item.batch.texts)), item.batch.texts)
+            take, slots = dedup_pool.offer(len(item.batch.texts))
+            if not len(take):
+                continue
+            kept = run_steps(dedup_steps, item.signals.take(take))
+            keys[slots] = kept.column(KEY).to_numpy()  # a slot drawn twice in one batch keeps the later item
+            if minhash:
+                signatures[slots] = kept.column(SIGNATURE).combine_chunks().flatten().to_numpy().reshape(
+                    len(take), minhash.num_perm)
     progress.finish()
     held = min(dedup_pool.seen, cap)
     keys = keys[:held]
@@ -196,17 +213,11 @@ def assess(
     if valid == 0:
         raise RiskError("no readable documents in the input")
 
-    scorer = scorer or build_scorer(config)
-    from hygiene.pipeline.scoring import oriented_score
-
+    step = DetectorStep(config.detector, scorer)
     progress.start("score", len(texts))
-    parts = []
-    for start in range(0, len(texts), 64):
-        chunk = texts[start:start + 64]
-        parts.append(oriented_score(scorer.statistics(chunk), config.detector.statistic))
-        progress.advance(len(chunk))
+    scores = text_signals(step, texts, config.batch_rows, progress).column(SCORE).to_numpy()
     progress.finish()
-    scores = np.concatenate(parts)
+    scorer = step.detector
     human_ref, machine_ref, reference_source, tags = _reference_scores(options, config, scorer, progress)
     try:
         prevalence = estimate_prevalence(scores, human_ref, machine_ref, threshold.value, sources=tags,
@@ -233,9 +244,10 @@ def assess(
                            "note": "a uniform sample undercounts duplicates: both copies must be drawn"
                            if len(keys) < valid else "every readable document"},
         },
-        "detector": {"statistic": config.detector.statistic, "model": getattr(getattr(scorer, "lm", None), "name",
-                                                                             config.detector.model),
-                     "max_tokens": config.detector.max_tokens, "threshold": threshold.as_dict(),
+        "detector": {"kind": step.scoring.kind, "name": getattr(scorer, "name", None),
+                     "statistic": step.scoring.key,
+                     "model": getattr(getattr(scorer, "lm", None), "name", step.scoring.model),
+                     "max_tokens": step.scoring.max_tokens, "threshold": threshold.as_dict(),
                      "reference": reference_source},
         "machine_fraction": prevalence.to_dict(),
         "score_distribution": _score_distribution(scores, human_ref, machine_ref),
@@ -252,9 +264,8 @@ def _read_texts(inputs: Sequence[str], config: CleanConfig, size: int, rng: np.r
     if not inputs:
         return []
     reservoir, texts = _Reservoir(size, rng), []
-    for shard in open_shards(inputs, config.text_column):
-        for batch in read_batches(shard, config.text_column, config.id_column, config.batch_rows):
-            _store(texts, *reservoir.offer(len(batch.texts)), batch.texts)
+    for item in signal_batches(open_shards(inputs, config.text_column), config):
+        _store(texts, *reservoir.offer(len(item.batch.texts)), item.batch.texts)
     return texts
 
 

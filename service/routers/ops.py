@@ -22,11 +22,11 @@ async def healthz() -> S.Health:
 
 @router.get("/readyz", response_model=S.Health, responses={503: {"model": S.Health}})
 async def readyz(state: StateDep) -> Response:
-    """Ready to score: the model is loaded. Reports the request limits."""
+    """Ready: the detector is loaded (or there is none) and jobs run. Reports the request limits."""
     s = state.settings
     limits = {"max_body_bytes": s.max_body_bytes, "max_texts": s.max_texts, "max_chars": s.max_chars,
               "max_shard_bytes": s.max_shard_bytes}
-    if state.batcher is not None:
+    if state.ready:
         return JSONResponse(S.Health(status="ok", limits=limits).model_dump())
     status = "failed" if state.load_error else "loading"
     return JSONResponse(S.Health(status=status, detail=state.load_error).model_dump(), status_code=503)

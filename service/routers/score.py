@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter
 
-from hygiene.pipeline.scoring import oriented_score
-
 from .. import schemas as S
 from ..batcher import QueueFull
 from ..deps import AUTH, StateDep
@@ -23,6 +21,9 @@ async def score(body: S.ScoreRequest, state: StateDep) -> S.ScoreResponse:
     """Score texts; concurrent requests share model batches. 429 + Retry-After when the queue is full."""
     settings = state.settings
     _check_texts(body.texts, settings)
+    if state.scoring is None:
+        raise ApiError(409, "no_detector", "this server has no detector (detector kind none): it runs "
+                                           "deduplication jobs only")
     if state.batcher is None:
         raise ApiError(503, "not_ready", state.load_error or "the model is still loading; retry shortly",
                        headers={"Retry-After": "5"})
@@ -31,9 +32,13 @@ async def score(body: S.ScoreRequest, state: StateDep) -> S.ScoreResponse:
     except QueueFull as exc:
         state.metrics.rejected.inc()
         raise ApiError(429, "busy", str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
-    scores = oriented_score(stats, settings.job.detector.statistic)
-    no_model = np.full(len(scores), np.nan)
-    probability = state.probability.predict(scores) if state.probability is not None else no_model
+    scores = state.scoring.score(stats)
+    if state.scoring.probability and "p_machine" in stats:  # the detector's own calibration (trained)
+        probability = np.asarray(stats["p_machine"], dtype=np.float64)
+    elif state.probability is not None:
+        probability = state.probability.predict(scores)
+    else:
+        probability = np.full(len(scores), np.nan)
     results = []
     for value, p, n, cut in zip(scores, probability, stats["n_tokens"], stats["truncated"]):
         finite = bool(np.isfinite(value))
