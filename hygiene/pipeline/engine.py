@@ -1,13 +1,18 @@
 """`clean` and `score` as one resumable job over a set of shards.
 
     out/
-      kept/<shard>.parquet        rows to train on (original columns)
+      kept/<shard>.parquet        rows to train on (original columns and types)
       removed/<shard>.parquet     removed rows with their scores, cluster and reason
       scored/<shard>.parquet      (`score` only) every readable row with its annotations
       quarantine/<shard>.parquet  rows that could not be read or scored, with the error and raw bytes
+      README.md                   dataset card: Hugging Face `datasets` configs for the folders above
       manifest.json               inputs + hashes, config, threshold, model, counts, timings; written last
       report.html                 human-readable summary
-      .work/                      per-shard signals and markers that make an interrupted run resumable
+      .work/                      per-shard signals and markers that make an interrupted run resumable;
+                                  removed once the run finishes (unless `keep_work`)
+
+<shard> is the input's path under the folder searched, without its suffix (in/a/b/x.jsonl -> a/b/x); a
+file exists only when it has rows, in `config.output_format` (parquet, jsonl, jsonl.gz or jsonl.zst).
 
 Pass 1 scores each shard (skipping shards already scored), pass 2 decides across the whole corpus
 (dedup is global), pass 3 routes rows (skipping shards already routed). A finished directory holds
@@ -28,7 +33,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from hygiene.config import CleanConfig
 from hygiene.detector import Detector, scoring
@@ -36,24 +40,27 @@ from hygiene.errors import RunError
 from hygiene.io import columns as C
 from hygiene.io.atomic import file_sha256, write_json
 from hygiene.io.jsonl import widened_columns
-from hygiene.io.shards import Shard, count_rows, open_shards, unreadable_parts
+from hygiene.io.shards import Shard, count_rows, open_shards
+from hygiene.io.sinks import open_sink
 from hygiene.progress import NullProgress, Progress
 from hygiene.thresholds import Threshold, resolve_threshold
 
 from . import rundir
+from .card import write_card
 from .decide import Decisions, decision_steps
 from .dedup import decision_table
 from .examples import TextCapture, pick_examples
 from .report import summarize, write_report
 from .route import annotations, route_shard
-from .scoring import read_signals, read_step_stats, score_shard
+from .scoring import read_quarantine_info, read_signals, read_step_stats, score_shard
 from .step import GlobalStep, Step, StepStats, merge_stats, run_steps
 from .steps import ID, SCORE, DetectorStep, ExactKeyStep, MinHashStep
 
 __all__ = ["RunError", "RunResult", "run", "dedup_config", "signal_steps"]
 
 Mode = Literal["clean", "score"]
-_WORK_FORMAT = 2  # bumped when work files change meaning (2: MurmurHash64A exact keys); a run never mixes them
+_WORK_FORMAT = 3  # bumped when work files change meaning (2: MurmurHash64A exact keys, 3: input's own schema,
+# quarantine counts in .work); a run never mixes them
 
 
 
@@ -122,7 +129,8 @@ def run(
          "sha256": file_sha256(s.path)}
         for s in shards
     ]
-    job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json"),
+    settings = config.model_dump(mode="json", exclude={"keep_work"})  # keeping .work/ is not another job
+    job = {"mode": mode, "annotate_kept": annotate_kept, "config": settings,
            "inputs": [(s["path"], s["sha256"]) for s in sources], "work_format": _WORK_FORMAT}
     fingerprint = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
     resumed = rundir.prepare(out, fingerprint, [s.name for s in shards], overwrite)
@@ -138,8 +146,9 @@ def run(
     if todo:
         progress.start("score", sum(input_rows[s.name] for s in todo))
         for shard in todo:
+            quarantine = open_sink(out / C.QUARANTINE_DIR, shard.name, config.output_format)
             shard_stats[shard.name] = score_shard(shard, steps, config, work / "signals" / f"{shard.name}.parquet",
-                                                  out / C.QUARANTINE_DIR / f"{shard.name}.parquet", progress)
+                                                  quarantine, progress)
         progress.finish()
     pass1 = merge_stats(shard_stats.get(s.name) or read_step_stats(work / "signals" / f"{s.name}.parquet")
                         for s in shards)
@@ -171,24 +180,24 @@ def run(
     # Pass 3: route rows into output shards.
     t = time.perf_counter()
     per_shard, offset, texts = [], 0, {}
-    progress.start("write", sum(len(s.table) for s in signals))
+    progress.start("write", sum(input_rows.values()))  # every record, quarantined ones too: they stream past
     for shard, sig in zip(shards, signals):
+        quarantined = read_quarantine_info(work / "signals" / f"{shard.name}.parquet")
         span = slice(offset, offset + len(sig.table))
         offset = span.stop
         marker = work / "routed" / f"{shard.name}.json"
         if marker.exists():
             counts = json.loads(marker.read_text())
             texts.update(TextCapture.load(marker.with_suffix(".examples.json")))
-            progress.advance(len(sig.table))
+            progress.advance(input_rows[shard.name])
         else:
             extra = annotations(sig, decisions, span, ids)
             capture = picks.capture()
             counts = route_shard(shard, sig, extra, config, out, marker, mode=mode,
                                  annotate_kept=annotate_kept, progress=progress, capture=capture)
             texts.update(capture.texts)
-        per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, span))
-        per_shard[-1].update(unreadable=unreadable_parts(out / C.QUARANTINE_DIR / f"{shard.name}.parquet"),
-                             widened_columns=widened_columns(sig.schema))
+        per_shard.append(_shard_entry(shard, input_rows[shard.name], quarantined["rows"], counts, decisions, span))
+        per_shard[-1].update(unreadable=quarantined["unreadable"], widened_columns=widened_columns(sig.schema))
     progress.finish()
     timings["write"] = time.perf_counter() - t
 
@@ -198,8 +207,12 @@ def run(
     manifest["detector"] = _detector_info(detector, config)
     sizes = [(shard.name, len(sig.table)) for shard, sig in zip(shards, signals)]
     manifest["summary"]["removed_examples"] = picks.examples(texts, sizes)
+    manifest["outputs"] = write_card(out, manifest)
+    manifest["run"] = rundir.read_marker(out)  # a finished run stays marked once .work/ is gone
     write_report(out / C.REPORT_HTML, manifest)
     write_json(out / C.MANIFEST, manifest)  # last: marks the run as finished
+    if not config.keep_work:
+        rundir.remove_work(out)
     return RunResult(out=out, manifest=manifest, resumed=resumed)
 
 
@@ -215,9 +228,8 @@ def _detector_info(step: DetectorStep | None, config: CleanConfig) -> dict[str, 
     return info
 
 
-def _shard_entry(shard: Shard, out: Path, rows: int, counts: dict[str, int], decisions: Decisions, span: slice):
-    quarantine = out / C.QUARANTINE_DIR / f"{shard.name}.parquet"
-    quarantined = pq.ParquetFile(quarantine).metadata.num_rows
+def _shard_entry(shard: Shard, rows: int, quarantined: int, counts: dict[str, int], decisions: Decisions,
+                 span: slice):
     reasons = decisions.reason[span]
     entry = {
         "name": shard.name,
