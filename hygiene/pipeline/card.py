@@ -67,7 +67,8 @@ def _summary(manifest: dict[str, Any], configs: dict[str, str]) -> str:
               f'kept = load_dataset("path/to/this/folder", "{next(iter(configs), C.KEPT_DIR)}", split="train")',
               "```", "",
               f"Files are {fmt}; a shard whose part has no rows has no file, and each file keeps its input's path "
-              "(in/a/b/x.parquet -> kept/a/b/x.parquet). kept + removed + quarantined rows equal the input rows."]
+              f"(in/a/b/x.jsonl -> kept/a/b/x{output_suffix(fmt)}). kept + removed + quarantined rows equal the "
+              "input rows."]
     if fmt != "parquet":
         lines.append("In JSON Lines files binary values (`hygiene_raw`) are base64 text.")
     lines += ["", f"Details: [{C.REPORT_HTML}]({C.REPORT_HTML}) (for people), [{C.MANIFEST}]({C.MANIFEST}) "
