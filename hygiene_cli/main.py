@@ -119,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dedup_options(dedup)
     dedup.add_argument("--annotate-kept", action="store_true", help="add the hygiene_* dedup columns to kept rows")
     score = sub.add_parser("score", help="annotate every row with scores and clusters; remove nothing",
-                           description="Write OUT/scored/*.parquet: every readable row with hygiene_* columns, "
-                                       "including the reason `clean` would remove it.")
+                           description="Write OUT/scored/ (one file per input shard, in --output-format): every "
+                                       "readable row with its id and hygiene_* columns, including the reason "
+                                       "`clean` would remove it.")
     _add_job_options(score)
     cal = sub.add_parser(
         "calibrate", help="measure the threshold at a target false-positive rate on your own human text",
