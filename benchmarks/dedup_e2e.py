@@ -1,6 +1,7 @@
 """`hygiene clean --detector none` end to end beside the same read -> dedup -> write built on datasketch.
 
     python benchmarks/dedup_e2e.py --docs 100000 --out .cache/dedup-e2e
+    python benchmarks/dedup_e2e.py --docs 1000000 --shards 8 --no-datasketch --dedup-engine disk
 
 1. Generates a corpus at run time (not timed): ``--docs`` documents of ~200 words drawn from a Zipf-weighted
    random vocabulary (pseudo-words, no real text), of which ``--near-share`` are near-duplicates: a copy of
@@ -22,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -165,6 +167,8 @@ def main() -> None:
     parser.add_argument("--near-share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / ".cache" / "dedup-e2e")
+    parser.add_argument("--dedup-engine", choices=["auto", "memory", "disk"], help="ours: --dedup-engine (default: auto)")
+    parser.add_argument("--no-datasketch", action="store_true", help="run ours only (1M: datasketch takes hours)")
     parser.add_argument("--datasketch-worker", nargs=2, type=Path, metavar=("SHARDS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.datasketch_worker:
@@ -174,22 +178,29 @@ def main() -> None:
     if not (corpus / "truth.json").exists():
         generate(corpus, args.docs, args.shards, args.near_share, args.seed)
     truth = json.loads((corpus / "truth.json").read_text())
-    ours_out, theirs_out = args.out / "ours", args.out / "datasketch"
+    ours_out, theirs_out = args.out / f"ours-{args.dedup_engine or 'auto'}", args.out / "datasketch"
     for path in (ours_out, theirs_out):
         subprocess.run(["rm", "-rf", str(path)], check=True)
     python = sys.executable
+    engine = ["--dedup-engine", args.dedup_engine] if args.dedup_engine else []
     ours = measure([python, "-m", "hygiene_cli", "clean", str(corpus), "--out", str(ours_out), "--detector", "none",
-                    "--quiet"])
-    theirs = measure([python, str(Path(__file__).resolve()), "--datasketch-worker", str(corpus), str(theirs_out)])
-    a, b = removed_ours(ours_out), json.loads((theirs_out / "removed.json").read_text())
+                    "--quiet", *engine])
+    a = removed_ours(ours_out)
     copies = set(truth["copies"])
     manifest = json.loads((ours_out / "manifest.json").read_text())
+    mine = {**ours, "docs_per_s": round(truth["docs"] / ours["wall_s"]), "removed": len(a),
+            "removed_by_reason": manifest["counts"]["removed_by_reason"], "injected_found": len(copies & set(a)),
+            "near_dedup": manifest.get("near_dedup"), "steps": manifest["steps"], "timings_s": manifest["timings_s"],
+            "removed_digest": hashlib.sha256("\n".join(sorted(f"{k} {v}" for k, v in a.items())).encode()).hexdigest()}
+    if args.no_datasketch:
+        print(json.dumps({"docs": truth["docs"], "near_copies_injected": truth["near_copies"],
+                          "mean_words": truth["mean_words"], "ours": mine}))
+        return
+    theirs = measure([python, str(Path(__file__).resolve()), "--datasketch-worker", str(corpus), str(theirs_out)])
+    b = json.loads((theirs_out / "removed.json").read_text())
     result = {
         "docs": truth["docs"], "near_copies_injected": truth["near_copies"], "mean_words": truth["mean_words"],
-        "ours": {**ours, "docs_per_s": round(truth["docs"] / ours["wall_s"]), "removed": len(a),
-                 "removed_by_reason": manifest["counts"]["removed_by_reason"],
-                 "injected_found": len(copies & set(a)), "steps": manifest["steps"],
-                 "timings_s": manifest["timings_s"]},
+        "ours": mine,
         "datasketch": {**theirs, "docs_per_s": round(truth["docs"] / theirs["wall_s"]), "removed": len(b),
                        "injected_found": len(copies & set(b))},
         "speedup": round(theirs["wall_s"] / ours["wall_s"], 2),

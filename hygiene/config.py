@@ -62,6 +62,9 @@ class DedupSettings(_Frozen):
     seed: int = Field(_DEDUP.minhash.seed, ge=0, le=2**32 - 1)
     bands: int | None = Field(None, ge=1, le=1024)
     rows: int | None = Field(None, ge=1, le=1024)
+    engine: Literal["auto", "memory", "disk"] = Field("auto", description=(
+        "where near dedup keeps signatures and LSH keys: memory, disk (partitioned files, bounded memory), "
+        "auto = disk from 250,000 input rows on"))
 
     @model_validator(mode="after")
     def _bands_rows(self) -> DedupSettings:

@@ -40,6 +40,9 @@ def _add_dedup_options(p: argparse.ArgumentParser) -> None:
     dd.add_argument("--num-perm", type=int, help="MinHash permutations (default: 128)")
     dd.add_argument("--bands", type=int, help="LSH bands (with --rows; default: chosen from the threshold)")
     dd.add_argument("--rows", type=int, help="LSH rows per band")
+    dd.add_argument("--dedup-engine", choices=["auto", "memory", "disk"],
+                    help="near dedup in memory, or on disk in bounded memory (partitioned band keys, capped "
+                         "clusters); default auto: disk from 250,000 input rows on")
 
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
@@ -64,6 +67,7 @@ def _dedup_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "dedup.num_perm": args.num_perm,
         "dedup.bands": args.bands,
         "dedup.rows": args.rows,
+        "dedup.engine": args.dedup_engine,
     }
 
 

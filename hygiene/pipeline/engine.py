@@ -42,13 +42,13 @@ from hygiene.thresholds import Threshold, resolve_threshold
 
 from . import rundir
 from .decide import Decisions, decision_steps
-from .dedup import decision_table
+from .dedup import NearDedup, decision_table
 from .examples import TextCapture, pick_examples
 from .report import summarize, write_report
 from .route import annotations, route_shard
 from .scoring import read_signals, read_step_stats, score_shard
 from .step import GlobalStep, Step, StepStats, merge_stats, run_steps
-from .steps import ID, SCORE, DetectorStep, ExactKeyStep, MinHashStep
+from .steps import ID, KEY, SCORE, SIGNATURE, DetectorStep, ExactKeyStep, MinHashStep
 
 __all__ = ["RunError", "RunResult", "run", "dedup_config", "signal_steps"]
 
@@ -79,6 +79,32 @@ def dedup_config(config: CleanConfig):
         return None
     minhash = MinHashConfig(num_perm=d.num_perm, seed=d.seed, shingle=d.shingle, ngram=d.ngram)
     return DedupConfig(minhash=minhash, threshold=d.threshold, bands=d.bands, rows=d.rows)
+
+
+def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path, rows: int) -> list:
+    """Pass 2's filters for a job; near dedup on disk (under ``work``) when ``dedup.engine`` says so."""
+    from .dedup_disk import disk_partitions, use_disk
+
+    disk = use_disk(config.dedup.engine, rows)
+    return decision_steps(threshold.value if threshold is not None else None, remove_machine=config.remove_machine,
+                          exact=config.dedup.exact, dedup=dedup_config(config),
+                          disk=work / "near-dedup" if disk else None, partitions=disk_partitions(rows))
+
+
+def _near_info(filters: list) -> dict[str, Any] | None:
+    """How near dedup ran: engine, pairs, and on disk the cluster cap's effect."""
+    from .dedup_disk import DiskNearDedup
+
+    near = next((f for f in filters if isinstance(f, NearDedup)), None)
+    if near is None:
+        return None
+    info: dict[str, Any] = {"engine": "memory", "candidates": near.candidates, "verified": near.verified}
+    if isinstance(near, DiskNearDedup):
+        info.update(engine="disk", partitions=near.partitions, max_cluster=near.max_cluster)
+        if near.result is not None:
+            info.update(refused_unions=near.result.refused_unions, largest_cluster=near.result.largest_cluster,
+                        disk_bytes=near.result.disk_bytes)
+    return info
 
 
 def _now() -> str:
@@ -148,38 +174,47 @@ def run(
     timings.update({"score.read": by_step.get("read", 0.0), "score.detector": by_step.get("detector", 0.0),
                     "score.minhash": by_step.get("exact_key", 0.0) + by_step.get("minhash", 0.0)})
 
-    # Pass 2: corpus-wide decisions: the global steps collect every shard's keys / signatures, then decide.
+    # Pass 2: corpus-wide decisions: the global steps collect each shard's keys / signatures (one shard's
+    # work file in memory at a time), then decide.
     t = time.perf_counter()
-    signals = [read_signals(work / "signals" / f"{s.name}.parquet") for s in shards]
-    filters = decision_steps(threshold.value if threshold is not None else None, remove_machine=config.remove_machine,
-                             exact=config.dedup.exact, dedup=dedup_config(config))
+    paths = [work / "signals" / f"{s.name}.parquet" for s in shards]
+    filters = _decision_steps(config, threshold, work, sum(input_rows.values()))
     collecting = [f for f in filters if isinstance(f, GlobalStep)]
-    parts = [sig.table for sig in signals if sig.table.num_rows]
-    for part in parts:
+    sizes, ids, score_parts = [], [], []
+    for path in paths:
+        part = read_signals(path, [ID, SCORE, KEY, SIGNATURE]).table
+        sizes.append(part.num_rows)
+        if not part.num_rows:
+            continue
         for step in collecting:
             step.collect(part)
-    n = sum(len(part) for part in parts)
+        ids.extend(part.column(ID).to_pylist())
+        if threshold is not None:
+            score_parts.append(part.column(SCORE).to_numpy())
+        del part
+    n = sum(sizes)
     scores = None
     if threshold is not None:
-        scores = np.concatenate([p.column(SCORE).to_numpy() for p in parts]) if parts else np.zeros(0)
+        scores = np.concatenate(score_parts) if score_parts else np.zeros(0)
     start = {SCORE: pa.array(scores, pa.float64())} if scores is not None else None
     decisions = Decisions.from_table(run_steps(filters, decision_table(n, start)))
-    ids = np.asarray([i for p in parts for i in p.column(ID).to_pylist()], dtype=object)
+    ids = np.asarray(ids, dtype=object)
     picks = pick_examples(decisions, ids, scores)
     timings["decide"] = time.perf_counter() - t
 
-    # Pass 3: route rows into output shards.
+    # Pass 3: route rows into output shards (one shard's signals in memory at a time).
     t = time.perf_counter()
     per_shard, offset, texts = [], 0, {}
-    progress.start("write", sum(len(s.table) for s in signals))
-    for shard, sig in zip(shards, signals):
-        span = slice(offset, offset + len(sig.table))
+    progress.start("write", n)
+    for shard, path, size in zip(shards, paths, sizes):
+        span = slice(offset, offset + size)
         offset = span.stop
+        sig = read_signals(path, exclude=[KEY, SIGNATURE])
         marker = work / "routed" / f"{shard.name}.json"
         if marker.exists():
             counts = json.loads(marker.read_text())
             texts.update(TextCapture.load(marker.with_suffix(".examples.json")))
-            progress.advance(len(sig.table))
+            progress.advance(size)
         else:
             extra = annotations(sig, decisions, span, ids)
             capture = picks.capture()
@@ -194,10 +229,10 @@ def run(
 
     manifest = _manifest(mode, config, threshold, sources, per_shard, decisions, scores, timings, resumed)
     manifest["steps"] = [s.as_dict() for s in [*pass1, *(f.stats for f in filters)]]
+    manifest["near_dedup"] = _near_info(filters)
     detector = steps[0] if steps and isinstance(steps[0], DetectorStep) else None
     manifest["detector"] = _detector_info(detector, config)
-    sizes = [(shard.name, len(sig.table)) for shard, sig in zip(shards, signals)]
-    manifest["summary"]["removed_examples"] = picks.examples(texts, sizes)
+    manifest["summary"]["removed_examples"] = picks.examples(texts, [(s.name, k) for s, k in zip(shards, sizes)])
     write_report(out / C.REPORT_HTML, manifest)
     write_json(out / C.MANIFEST, manifest)  # last: marks the run as finished
     return RunResult(out=out, manifest=manifest, resumed=resumed)

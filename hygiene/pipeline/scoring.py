@@ -9,6 +9,7 @@ the shard's records (JSONL batches may differ) and the steps' counts for the sha
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -105,9 +106,13 @@ def _stats_path(signals_path: Path) -> Path:
     return signals_path.with_suffix(".steps.json")
 
 
-def read_signals(path: Path) -> ShardSignals:
+def read_signals(path: Path, columns: Sequence[str] | None = None, *, exclude: Sequence[str] = ()) -> ShardSignals:
+    """A shard's work file: ``columns`` of it that it has (None: all), less ``exclude``."""
     schema = pa.ipc.read_schema(pa.py_buffer(_schema_path(path).read_bytes()))
-    return ShardSignals(table=pq.read_table(path), schema=schema)
+    if columns is not None or exclude:
+        names = pq.ParquetFile(path).schema_arrow.names
+        columns = [c for c in (names if columns is None else columns) if c in names and c not in exclude]
+    return ShardSignals(table=pq.read_table(path, columns=columns), schema=schema)
 
 
 def read_step_stats(path: Path) -> list[StepStats]:
