@@ -167,7 +167,7 @@ def main() -> None:
     parser.add_argument("--near-share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / ".cache" / "dedup-e2e")
-    parser.add_argument("--dedup-engine", choices=["auto", "memory", "disk"], help="ours: --dedup-engine (default: auto)")
+    parser.add_argument("--dedup-engine", choices=["auto", "memory", "disk"], help="ours: --dedup-engine")
     parser.add_argument("--no-datasketch", action="store_true", help="run ours only (1M: datasketch takes hours)")
     parser.add_argument("--datasketch-worker", nargs=2, type=Path, metavar=("SHARDS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -65,6 +65,9 @@ class DedupSettings(_Frozen):
     engine: Literal["auto", "memory", "disk"] = Field("auto", description=(
         "where near dedup keeps signatures and LSH keys: memory, disk (partitioned files, bounded memory), "
         "auto = disk from 250,000 input rows on"))
+    index: str | None = Field(None, min_length=1, max_length=4096, description=(
+        "persistent dedup index: a SQLite file or redis://host:port/db; documents are checked against "
+        "earlier runs' and added to it (clean)"))
 
     @model_validator(mode="after")
     def _bands_rows(self) -> DedupSettings:
@@ -72,6 +75,8 @@ class DedupSettings(_Frozen):
             raise ValueError("give both dedup.bands and dedup.rows, or neither")
         if self.bands is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"dedup.bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if self.index is not None and not self.near:
+            raise ValueError("dedup.index needs near dedup (the index holds MinHash signatures)")
         return self
 
 

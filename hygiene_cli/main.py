@@ -43,6 +43,9 @@ def _add_dedup_options(p: argparse.ArgumentParser) -> None:
     dd.add_argument("--dedup-engine", choices=["auto", "memory", "disk"],
                     help="near dedup in memory, or on disk in bounded memory (partitioned band keys, capped "
                          "clusters); default auto: disk from 250,000 input rows on")
+    dd.add_argument("--dedup-index", metavar="PATH|redis://HOST:PORT/DB",
+                    help="persistent dedup index (SQLite file, or Redis): documents are checked against those of "
+                         "earlier runs and added to it (score: checked only)")
 
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
@@ -68,6 +71,7 @@ def _dedup_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "dedup.bands": args.bands,
         "dedup.rows": args.rows,
         "dedup.engine": args.dedup_engine,
+        "dedup.index": args.dedup_index,
     }
 
 

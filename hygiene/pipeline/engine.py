@@ -81,24 +81,36 @@ def dedup_config(config: CleanConfig):
     return DedupConfig(minhash=minhash, threshold=d.threshold, bands=d.bands, rows=d.rows)
 
 
-def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path, rows: int) -> list:
-    """Pass 2's filters for a job; near dedup on disk (under ``work``) when ``dedup.engine`` says so."""
+def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path, rows: int, mode: Mode) -> list:
+    """Pass 2's filters for a job: against the persistent index when ``dedup.index`` names one (`clean` adds
+    the run's documents to it, `score` only checks); else near dedup on disk (under ``work``) when
+    ``dedup.engine`` says so."""
     from .dedup_disk import disk_partitions, use_disk
 
+    value = threshold.value if threshold is not None else None
+    if config.dedup.index is not None:
+        from .dedup_index import indexed_decision_steps
+
+        return indexed_decision_steps(value, remove_machine=config.remove_machine, exact=config.dedup.exact,
+                                      dedup=dedup_config(config), location=config.dedup.index, state_dir=work,
+                                      commit=mode == "clean")
     disk = use_disk(config.dedup.engine, rows)
-    return decision_steps(threshold.value if threshold is not None else None, remove_machine=config.remove_machine,
-                          exact=config.dedup.exact, dedup=dedup_config(config),
-                          disk=work / "near-dedup" if disk else None, partitions=disk_partitions(rows))
+    return decision_steps(value, remove_machine=config.remove_machine, exact=config.dedup.exact,
+                          dedup=dedup_config(config), disk=work / "near-dedup" if disk else None,
+                          partitions=disk_partitions(rows))
 
 
 def _near_info(filters: list) -> dict[str, Any] | None:
     """How near dedup ran: engine, pairs, and on disk the cluster cap's effect."""
     from .dedup_disk import DiskNearDedup
+    from .dedup_index import IndexedNearDedup
 
-    near = next((f for f in filters if isinstance(f, NearDedup)), None)
+    near = next((f for f in filters if isinstance(f, NearDedup | IndexedNearDedup)), None)
     if near is None:
         return None
     info: dict[str, Any] = {"engine": "memory", "candidates": near.candidates, "verified": near.verified}
+    if isinstance(near, IndexedNearDedup):
+        info.update(engine="index", index=near.check.info)
     if isinstance(near, DiskNearDedup):
         info.update(engine="disk", partitions=near.partitions, max_cluster=near.max_cluster)
         if near.result is not None:
@@ -178,7 +190,7 @@ def run(
     # work file in memory at a time), then decide.
     t = time.perf_counter()
     paths = [work / "signals" / f"{s.name}.parquet" for s in shards]
-    filters = _decision_steps(config, threshold, work, sum(input_rows.values()))
+    filters = _decision_steps(config, threshold, work, sum(input_rows.values()), mode)
     collecting = [f for f in filters if isinstance(f, GlobalStep)]
     sizes, ids, score_parts = [], [], []
     for path in paths:
