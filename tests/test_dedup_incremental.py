@@ -96,3 +96,16 @@ def test_index_needs_near_dedup(corpus, tmp_path, capsys):
     code = main(["clean", str(corpus / "a"), "--out", str(tmp_path / "x"), "--detector", "none", "--quiet",
                  "--no-near-dedup", "--dedup-index", str(tmp_path / "i.sqlite")])
     assert code == 1 and "needs near dedup" in capsys.readouterr().err
+
+
+def test_service_takes_hygiene_redis_url_as_every_jobs_index(tmp_path):
+    from service.settings import load_settings
+
+    url = "redis://127.0.0.1:6390/2"
+    assert load_settings(env={}).job.dedup.index is None
+    assert load_settings(env={"HYGIENE_REDIS_URL": url}).job.dedup.index == url
+    config = tmp_path / "service.toml"
+    config.write_text('[dedup]\nindex = "jobs.sqlite"\n')
+    assert load_settings(config, env={}).job.dedup.index == "jobs.sqlite"
+    assert load_settings(config, env={"HYGIENE_REDIS_URL": url}).job.dedup.index == url  # file < environment
+    assert load_settings(env={"HYGIENE_REDIS_URL": url}, job={"dedup.index": "x.sqlite"}).job.dedup.index == "x.sqlite"
