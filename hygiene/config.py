@@ -90,6 +90,10 @@ class CleanConfig(_Frozen):
     calibration: str | None = Field(None, description="calibration JSON; None = the shipped default")
     detector: DetectorSettings = DetectorSettings()
     dedup: DedupSettings = DedupSettings()
+    engine: Literal["local", "ray"] = Field("local", description=(
+        "where the steps run: local (this process) or ray (Ray Data stages; pip install 'corpus-hygiene[ray]')"))
+    ray_address: str | None = Field(None, min_length=1, max_length=4096, description=(
+        "Ray cluster to connect to (ray://host:10001, auto); None = start a local one with this machine's CPUs"))
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

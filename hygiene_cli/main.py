@@ -15,7 +15,14 @@ from typing import Any
 from hygiene.errors import ConfigError, HygieneError
 
 from . import detectors as cli_detectors
-from .options import add_input_options, add_scoring_options, error_text, scoring_overrides
+from .options import (
+    add_engine_options,
+    add_input_options,
+    add_scoring_options,
+    engine_overrides,
+    error_text,
+    scoring_overrides,
+)
 from .risk import add_risk_parser, run_risk
 
 __all__ = ["main", "build_parser"]
@@ -51,6 +58,7 @@ def _add_dedup_options(p: argparse.ArgumentParser) -> None:
 def _add_job_options(p: argparse.ArgumentParser) -> None:
     add_scoring_options(p)
     _add_output_options(p)
+    add_engine_options(p)
     det = p.add_argument_group("decision")
     det.add_argument("--threshold", type=float,
                      help="score at or above which a document is machine-generated "
@@ -78,9 +86,10 @@ def _dedup_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _job_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.command == "dedup":  # `clean --detector none`
         return {"text_column": args.text_column, "id_column": args.id_column, "batch_rows": args.batch_rows,
-                "detector.kind": "none", **_dedup_overrides(args)}
+                "detector.kind": "none", **_dedup_overrides(args), **engine_overrides(args)}
     return {
         **scoring_overrides(args),
+        **engine_overrides(args),
         "threshold": args.threshold,
         "calibration": str(args.calibration) if args.calibration else None,
         "remove_machine": False if args.keep_machine else None,
@@ -105,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input_options(dedup)
     _add_output_options(dedup)
+    add_engine_options(dedup)
     _add_dedup_options(dedup)
     dedup.add_argument("--annotate-kept", action="store_true", help="add the hygiene_* dedup columns to kept rows")
     score = sub.add_parser("score", help="annotate every row with scores and clusters; remove nothing",

@@ -48,11 +48,12 @@ from .report import summarize, write_report
 from .route import annotations, route_shard
 from .scoring import read_signals, read_step_stats, score_shard
 from .step import GlobalStep, Step, StepStats, merge_stats, run_steps
-from .steps import ID, KEY, SCORE, SIGNATURE, DetectorStep, ExactKeyStep, MinHashStep
+from .steps import ID, KEY, ROW, SCORE, SIGNATURE, DetectorStep, ExactKeyStep, MinHashStep
 
 __all__ = ["RunError", "RunResult", "run", "dedup_config", "signal_steps"]
 
 Mode = Literal["clean", "score"]
+_WHERE = {"engine", "ray_address"}  # where a job runs, not what it does: a run resumes on either engine
 _WORK_FORMAT = 2  # bumped when work files change meaning (2: MurmurHash64A exact keys); a run never mixes them
 
 
@@ -119,6 +120,12 @@ def _near_info(filters: list) -> dict[str, Any] | None:
     return info
 
 
+def _spans(sizes: Sequence[int]) -> list[slice]:
+    """Each shard's rows in the global decision arrays."""
+    ends = np.cumsum(sizes, dtype=np.int64)
+    return [slice(int(end - size), int(end)) for size, end in zip(sizes, ends)]
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -160,12 +167,28 @@ def run(
          "sha256": file_sha256(s.path)}
         for s in shards
     ]
-    job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json"),
+    job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json", exclude=_WHERE),
            "inputs": [(s["path"], s["sha256"]) for s in sources], "work_format": _WORK_FORMAT}
     fingerprint = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
     resumed = rundir.prepare(out, fingerprint, [s.name for s in shards], overwrite)
-    work = out / C.WORK_DIR
     timings["validate"] = time.perf_counter() - t
+    ray = None
+    if config.engine == "ray":
+        from .ray_engine import RayEngine
+
+        ray = RayEngine(config.ray_address)
+    try:
+        return _run(shards, sources, out, config, threshold, timings, resumed, ray, mode=mode,
+                    annotate_kept=annotate_kept, scorer=scorer, progress=progress)
+    finally:
+        if ray is not None:
+            ray.close()
+
+
+def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold | None, timings: dict[str, float],
+         resumed: bool, ray, *, mode: Mode, annotate_kept: bool, scorer: Detector | None,
+         progress: Progress) -> RunResult:
+    work = out / C.WORK_DIR
 
     # Pass 1: per-batch steps over every shard (signals, keys, signatures) into work files.
     t = time.perf_counter()
@@ -177,7 +200,8 @@ def run(
         progress.start("score", sum(input_rows[s.name] for s in todo))
         for shard in todo:
             shard_stats[shard.name] = score_shard(shard, steps, config, work / "signals" / f"{shard.name}.parquet",
-                                                  out / C.QUARANTINE_DIR / f"{shard.name}.parquet", progress)
+                                                  out / C.QUARANTINE_DIR / f"{shard.name}.parquet", progress,
+                                                  mapper=ray.map_steps if ray is not None else None)
         progress.finish()
     pass1 = merge_stats(shard_stats.get(s.name) or read_step_stats(work / "signals" / f"{s.name}.parquet")
                         for s in shards)
@@ -214,28 +238,36 @@ def run(
     picks = pick_examples(decisions, ids, scores)
     timings["decide"] = time.perf_counter() - t
 
-    # Pass 3: route rows into output shards (one shard's signals in memory at a time).
+    # Pass 3: route rows into output shards (one shard's signals in memory at a time; on Ray, shards at once),
+    # then read every shard's counts and example texts back from its completion marker.
     t = time.perf_counter()
-    per_shard, offset, texts = [], 0, {}
     progress.start("write", n)
-    for shard, path, size in zip(shards, paths, sizes):
-        span = slice(offset, offset + size)
-        offset = span.stop
-        sig = read_signals(path, exclude=[KEY, SIGNATURE])
+    spans = dict(zip((s.name for s in shards), _spans(sizes)))
+    jobs = []
+    for shard, path in zip(shards, paths):
         marker = work / "routed" / f"{shard.name}.json"
         if marker.exists():
-            counts = json.loads(marker.read_text())
-            texts.update(TextCapture.load(marker.with_suffix(".examples.json")))
-            progress.advance(size)
+            progress.advance(spans[shard.name].stop - spans[shard.name].start)
+            continue
+        sig = read_signals(path, exclude=[KEY, SIGNATURE])
+        job = dict(shard=shard, signals=sig, extra=annotations(sig, decisions, spans[shard.name], ids), config=config,
+                   out=out, marker=marker, mode=mode, annotate_kept=annotate_kept, capture=picks.capture())
+        if ray is None:
+            route_shard(**job, progress=progress)
         else:
-            extra = annotations(sig, decisions, span, ids)
-            capture = picks.capture()
-            counts = route_shard(shard, sig, extra, config, out, marker, mode=mode,
-                                 annotate_kept=annotate_kept, progress=progress, capture=capture)
-            texts.update(capture.texts)
-        per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, span))
+            jobs.append(job)
+    if ray is not None:
+        ray.route(jobs)
+        progress.advance(sum(len(job["signals"].table) for job in jobs))
+    per_shard, texts = [], {}
+    for shard, path in zip(shards, paths):
+        marker = work / "routed" / f"{shard.name}.json"
+        counts = json.loads(marker.read_text())
+        texts.update(TextCapture.load(marker.with_suffix(".examples.json")))
+        per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, spans[shard.name]))
+        schema = read_signals(path, [ROW]).schema
         per_shard[-1].update(unreadable=unreadable_parts(out / C.QUARANTINE_DIR / f"{shard.name}.parquet"),
-                             widened_columns=widened_columns(sig.schema))
+                             widened_columns=widened_columns(schema))
     progress.finish()
     timings["write"] = time.perf_counter() - t
 

@@ -9,7 +9,7 @@ the shard's records (JSONL batches may differ) and the steps' counts for the sha
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,9 +26,12 @@ from hygiene.progress import Progress
 
 from .step import Step, StepStats
 from .steps import ID, ROW, TEXT, UNSCORED
-from .stream import signal_batches
+from .stream import SignalBatch, signal_batches
 
-__all__ = ["ShardSignals", "score_shard", "read_signals", "read_step_stats", "quarantine_table"]
+# Runs per-batch steps over a stream of batches elsewhere (the Ray engine), yielding them in order.
+BatchMapper = Callable[[Iterator[SignalBatch], Sequence[Step]], Iterator[SignalBatch]]
+
+__all__ = ["BatchMapper", "ShardSignals", "score_shard", "read_signals", "read_step_stats", "quarantine_table"]
 
 @dataclass(frozen=True)
 class ShardSignals:
@@ -56,9 +59,12 @@ def score_shard(
     signals_path: Path,
     quarantine_path: Path,
     progress: Progress,
+    mapper: BatchMapper | None = None,
 ) -> list[StepStats]:
     """Run ``steps`` over every valid row of ``shard``; rows the detector cannot score go to quarantine.
 
+    ``mapper`` runs the steps elsewhere (the Ray engine): it takes the shard's batches as read and yields
+    them, in order, with the steps' columns added and the steps' stats counted; None: here, batch by batch.
     Returns the counts of reading and of each step for this shard (also stored beside the work file).
     """
     for step in steps:
@@ -68,8 +74,12 @@ def score_shard(
     quarantined: list[QuarantinedRow] = []
     # Work files hold numbers that neither a dictionary nor zstd shrink (signatures): both only cost time.
     signals = ParquetSink(signals_path, compression="none", use_dictionary=False)
+    if mapper is None:
+        items = signal_batches([shard], config, steps, progress=progress, read=read)
+    else:
+        items = mapper(signal_batches([shard], config, progress=progress, read=read), steps)
     try:
-        for item in signal_batches([shard], config, steps, progress=progress, read=read):
+        for item in items:
             quarantined.extend(item.batch.quarantined)
             table = item.signals
             if not table.num_rows:
