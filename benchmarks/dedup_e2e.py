@@ -137,17 +137,49 @@ def datasketch_pipeline(shard_dir: Path, out: Path, threshold: float = 0.55, ban
     (out / "removed.json").write_text(json.dumps({ids[i]: r for i, r in removed.items()}))
 
 
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (Ray's raylet, GCS and workers are descendants)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def measure(cmd: list[str]) -> dict:
-    """Wall seconds and peak RSS of one child process."""
+    """Wall seconds and peak RSS of one child process (``os.wait4``), and the peak of the summed RSS of its
+    whole process tree, sampled every 0.2 s (what a multi-process engine such as Ray holds in all)."""
+    import threading
+
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "peak_tree_rss_mb": round(peak[0] / 2**20, 1)}
 
 
 def removed_ours(out: Path) -> dict[str, str]:
@@ -168,6 +200,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / ".cache" / "dedup-e2e")
     parser.add_argument("--dedup-engine", choices=["auto", "memory", "disk"], help="ours: --dedup-engine")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="ours: --engine (ray: a local Ray cluster with this machine's CPUs)")
     parser.add_argument("--no-datasketch", action="store_true", help="run ours only (1M: datasketch takes hours)")
     parser.add_argument("--datasketch-worker", nargs=2, type=Path, metavar=("SHARDS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,11 +212,12 @@ def main() -> None:
     if not (corpus / "truth.json").exists():
         generate(corpus, args.docs, args.shards, args.near_share, args.seed)
     truth = json.loads((corpus / "truth.json").read_text())
-    ours_out, theirs_out = args.out / f"ours-{args.dedup_engine or 'auto'}", args.out / "datasketch"
+    ours_out = args.out / f"ours-{args.docs}-{args.engine}-{args.dedup_engine or 'auto'}"
+    theirs_out = args.out / "datasketch"
     for path in (ours_out, theirs_out):
         subprocess.run(["rm", "-rf", str(path)], check=True)
     python = sys.executable
-    engine = ["--dedup-engine", args.dedup_engine] if args.dedup_engine else []
+    engine = ["--engine", args.engine, *(["--dedup-engine", args.dedup_engine] if args.dedup_engine else [])]
     ours = measure([python, "-m", "hygiene_cli", "clean", str(corpus), "--out", str(ours_out), "--detector", "none",
                     "--quiet", *engine])
     a = removed_ours(ours_out)

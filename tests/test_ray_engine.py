@@ -70,12 +70,13 @@ def test_ray_engine_decides_as_local_engine(cluster, corpus, tmp_path):
 
 def test_ray_engine_with_a_detector_and_the_cli(cluster, corpus, tmp_path):
     """The detector step as an actor pool (a small offline model), through `hygiene score --engine ray`."""
-    common = ["--detector", "zeroshot", "--max-tokens", "32", "--threshold", "-3.0", "--quiet", "--batch-rows", "32"]
-    shard = str(corpus / "part-0.parquet")
-    assert main(["score", shard, "--out", str(tmp_path / "local"), *common]) == 0
-    assert main(["score", shard, "--out", str(tmp_path / "ray"), "--engine", "ray", *common]) == 0
-    a = pq.read_table(tmp_path / "local" / "scored" / "part-0.parquet").to_pydict()
-    b = pq.read_table(tmp_path / "ray" / "scored" / "part-0.parquet").to_pydict()
+    common = ["--detector", "zeroshot", "--max-tokens", "32", "--threshold", "-3.0", "--quiet", "--batch-rows", "8"]
+    shard = tmp_path / "small.parquet"  # 16 documents in 2 batches: one per detector actor
+    pq.write_table(pq.read_table(corpus / "part-0.parquet").slice(0, 16), shard)
+    assert main(["score", str(shard), "--out", str(tmp_path / "local"), *common]) == 0
+    assert main(["score", str(shard), "--out", str(tmp_path / "ray"), "--engine", "ray", *common]) == 0
+    a = pq.read_table(tmp_path / "local" / "scored" / "small.parquet").to_pydict()
+    b = pq.read_table(tmp_path / "ray" / "scored" / "small.parquet").to_pydict()
     assert a["id"] == b["id"] and a["hygiene_reason"] == b["hygiene_reason"]
     assert a["hygiene_score"] == pytest.approx(b["hygiene_score"], abs=1e-4)
 
@@ -92,3 +93,15 @@ def test_a_run_started_locally_resumes_on_ray(cluster, corpus, tmp_path):
     resumed = run([corpus], out, config.model_copy(update={"engine": "ray"}))
     assert resumed.resumed
     assert outcome(out) == outcome(tmp_path / "local")
+
+
+def test_text_signals_on_ray_as_locally(cluster):
+    """The path `hygiene risk --engine ray` scores its sample by: texts in memory, batches as Ray Data blocks."""
+    from hygiene.pipeline.steps import ExactKeyStep
+    from hygiene.pipeline.stream import text_signals
+
+    texts = near_duplicate_texts(40, seed=1)
+    local, step = text_signals(ExactKeyStep(), texts, 7), ExactKeyStep()
+    remote = text_signals(step, texts, 7, engine="ray")
+    assert remote.equals(local)
+    assert step.stats.rows_in == len(texts) and step.stats.seconds > 0
