@@ -21,6 +21,8 @@ __all__ = ["ServiceSettings", "load_settings", "is_loopback", "ENV_PREFIX", "RED
 
 ENV_PREFIX = "HYGIENE_"
 REDIS_URL_ENV = "HYGIENE_REDIS_URL"  # the shared dedup index of every job (dedup.index), unless a job says otherwise
+# Job defaults from the environment: the shared index, and where jobs run (engine = local | ray, the Ray cluster).
+_JOB_ENV = {"dedup.index": REDIS_URL_ENV, "engine": "HYGIENE_ENGINE", "ray_address": "HYGIENE_RAY_ADDRESS"}
 # Environment variables read, by service field; lists are os.pathsep-separated (data_roots) or comma-separated.
 _ENV_FIELDS = ("host", "port", "token", "data_roots", "output_root", "db_path", "max_body_bytes", "max_texts",
                "max_chars", "max_shard_bytes", "uploads_dir", "queue_size", "max_batch", "batch_wait_ms", "batching",
@@ -113,9 +115,10 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _job_from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """Job defaults from the environment: HYGIENE_REDIS_URL is every job's dedup index (compose.yaml sets it)."""
-    url = env.get(REDIS_URL_ENV, "").strip()
-    return {"dedup.index": url} if url else {}
+    """Job defaults from the environment: HYGIENE_REDIS_URL is every job's dedup index (compose.yaml sets it),
+    HYGIENE_ENGINE and HYGIENE_RAY_ADDRESS where jobs run."""
+    found = {key: env.get(name, "").strip() for key, name in _JOB_ENV.items()}
+    return {key: value for key, value in found.items() if value}
 
 
 def load_settings(

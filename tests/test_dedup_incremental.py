@@ -109,3 +109,5 @@ def test_service_takes_hygiene_redis_url_as_every_jobs_index(tmp_path):
     assert load_settings(config, env={}).job.dedup.index == "jobs.sqlite"
     assert load_settings(config, env={"HYGIENE_REDIS_URL": url}).job.dedup.index == url  # file < environment
     assert load_settings(env={"HYGIENE_REDIS_URL": url}, job={"dedup.index": "x.sqlite"}).job.dedup.index == "x.sqlite"
+    engine = load_settings(env={"HYGIENE_ENGINE": "ray", "HYGIENE_RAY_ADDRESS": "auto"}).job
+    assert (engine.engine, engine.ray_address) == ("ray", "auto")
