@@ -138,7 +138,8 @@ def datasketch_pipeline(shard_dir: Path, out: Path, threshold: float = 0.55, ban
 
 
 def _tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (Ray's raylet, GCS and workers are descendants)."""
+    """Proportional resident bytes (PSS: a shared page counts once in all) of a process and its descendants
+    (Ray's raylet, GCS, workers and the shared-memory object store are descendants)."""
     import psutil
 
     try:
@@ -149,14 +150,14 @@ def _tree_rss(pid: int) -> int:
     total = 0
     for p in procs:
         try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+            total += p.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return total
 
 
 def measure(cmd: list[str]) -> dict:
-    """Wall seconds and peak RSS of one child process (``os.wait4``), and the peak of the summed RSS of its
+    """Wall seconds and peak RSS of one child process (``os.wait4``), and the peak of the summed PSS of its
     whole process tree, sampled every 0.2 s (what a multi-process engine such as Ray holds in all)."""
     import threading
 
@@ -179,7 +180,7 @@ def measure(cmd: list[str]) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "peak_tree_rss_mb": round(peak[0] / 2**20, 1)}
+            "peak_tree_pss_mb": round(peak[0] / 2**20, 1)}
 
 
 def removed_ours(out: Path) -> dict[str, str]:
