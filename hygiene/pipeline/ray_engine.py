@@ -18,6 +18,7 @@ must be on a filesystem every node sees, and corpus-hygiene installed on every n
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -34,7 +35,9 @@ from .stream import SignalBatch
 
 __all__ = ["RayEngine", "RayUnavailable", "WINDOW_ROWS"]
 
-WINDOW_ROWS = 1 << 16  # documents in flight per window: bounds the driver's and the object store's memory
+# Documents in flight per window: bounds the driver's and the object store's memory (HYGIENE_RAY_WINDOW_ROWS
+# overrides it; benchmarks/RESULTS.md, "Dedup-only cleaning at 1M", has what it costs).
+WINDOW_ROWS = 1 << 14
 _SECONDS = "__seconds__"
 
 
@@ -74,8 +77,9 @@ class RayEngine:
     """Connects to the Ray cluster at ``address`` (None: starts a local one with ``num_cpus`` CPUs, default all)."""
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
-                 window_rows: int = WINDOW_ROWS, detector_actors: int | None = None) -> None:
-        self.address, self.num_cpus, self.window_rows = address, num_cpus, window_rows
+                 window_rows: int | None = None, detector_actors: int | None = None) -> None:
+        self.address, self.num_cpus = address, num_cpus
+        self.window_rows = window_rows or int(os.environ.get("HYGIENE_RAY_WINDOW_ROWS", WINDOW_ROWS))
         self.detector_actors = detector_actors
         self._started = False
 
