@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +49,9 @@ from .route import annotations, route_shard
 from .scoring import read_signals, read_step_stats, score_shard
 from .step import GlobalStep, Step, StepStats, merge_stats, run_steps
 from .steps import ID, KEY, ROW, SCORE, SIGNATURE, DetectorStep, ExactKeyStep, MinHashStep
+
+if TYPE_CHECKING:
+    from .ray_engine import RayEngine
 
 __all__ = ["RunError", "RunResult", "run", "dedup_config", "signal_steps"]
 
@@ -186,7 +189,7 @@ def run(
 
 
 def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold | None, timings: dict[str, float],
-         resumed: bool, ray, *, mode: Mode, annotate_kept: bool, scorer: Detector | None,
+         resumed: bool, ray: RayEngine | None, *, mode: Mode, annotate_kept: bool, scorer: Detector | None,
          progress: Progress) -> RunResult:
     work = out / C.WORK_DIR
 
