@@ -57,8 +57,11 @@ def outcome(out: Path) -> dict[str, dict]:
 def test_ray_engine_decides_as_local_engine(cluster, corpus, tmp_path):
     config = CleanConfig.model_validate({"detector": {"kind": "none"}, "batch_rows": 16})
     local = run([corpus], tmp_path / "local", config)
-    ray_config = config.model_copy(update={"engine": "ray"})
+    # on Ray with near dedup on disk: both choices away from the local default, the same decisions
+    disk = config.dedup.model_copy(update={"engine": "disk"})
+    ray_config = config.model_copy(update={"engine": "ray", "dedup": disk})
     remote = run([corpus], tmp_path / "ray", ray_config)
+    assert remote.manifest["near_dedup"]["engine"] == "disk"
     assert outcome(tmp_path / "local") == outcome(tmp_path / "ray")
     assert local.manifest["counts"] == remote.manifest["counts"]
     assert remote.manifest["counts"]["quarantined"] == 1 and remote.manifest["counts"]["removed"] > 0
