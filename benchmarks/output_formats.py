@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hygiene.config import CleanConfig, DetectorSettings
-from hygiene.pipeline import rundir, run
+from hygiene.pipeline import run, rundir
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "wikitext-2"
 

@@ -20,6 +20,9 @@ def add_risk_parser(sub, add_scoring_options) -> argparse.ArgumentParser:
                        description="Assess a corpus's collapse risk and what `hygiene clean` would buy.",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_scoring_options(p)
+    from .options import add_engine_options
+
+    add_engine_options(p)  # the detector scores the sample on Ray with --engine ray
     p.add_argument("--out", required=True, type=Path, help="directory for risk.html and risk.json")
     p.add_argument("--overwrite", action="store_true", help="replace the risk.html and risk.json already in --out")
     p.add_argument("--threshold", type=float, help="detector threshold (default: the calibration's)")
@@ -47,9 +50,10 @@ def run_risk(args: argparse.Namespace, scoring_overrides) -> int:
     from hygiene.risk import RiskOptions, assess
     from hygiene.risk.report import RISK_HTML, RISK_JSON, write_risk_report
 
+    from .options import engine_overrides
     from .progress import TqdmProgress
 
-    overrides = {**scoring_overrides(args), "threshold": args.threshold,
+    overrides = {**scoring_overrides(args), **engine_overrides(args), "threshold": args.threshold,
                  "calibration": str(args.calibration) if args.calibration else None}
     config = load_config(args.config, overrides)
     existing = [p for p in (args.out / RISK_JSON, args.out / RISK_HTML) if p.exists()]
