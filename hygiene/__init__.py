@@ -3,7 +3,7 @@
 The Python API (:mod:`hygiene.api`) is here, loaded on first use so that ``import hygiene`` stays cheap::
 
     import hygiene
-    result = hygiene.clean(["shards/"], "cleaned/")      # also: score, dedup, assess_risk
+    result = hygiene.clean(["shards/"], "cleaned/")      # also: score, deduplicate, assess_risk
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -14,10 +14,10 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__", "clean", "score", "dedup", "assess_risk", "make_config", "RiskResult", "RunResult",
+__all__ = ["__version__", "clean", "score", "deduplicate", "assess_risk", "make_config", "RiskResult", "RunResult",
            "CleanConfig", "HygieneError"]
 
-_LAZY = {"clean": "hygiene.api", "score": "hygiene.api", "dedup": "hygiene.api", "assess_risk": "hygiene.api",
+_LAZY = {"clean": "hygiene.api", "score": "hygiene.api", "deduplicate": "hygiene.api", "assess_risk": "hygiene.api",
          "make_config": "hygiene.api", "RiskResult": "hygiene.api", "RunResult": "hygiene.pipeline",
          "CleanConfig": "hygiene.config", "HygieneError": "hygiene.errors"}
 

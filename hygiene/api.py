@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from hygiene.pipeline import RunResult
     from hygiene.progress import Progress
 
-__all__ = ["clean", "score", "dedup", "assess_risk", "RiskResult", "make_config"]
+__all__ = ["clean", "score", "deduplicate", "assess_risk", "RiskResult", "make_config"]
 
 Inputs = Sequence[str | Path] | str | Path
 
@@ -77,10 +77,11 @@ def score(inputs: Inputs, out: str | Path, *, config: CleanConfig | str | Path |
                scorer=scorer, progress=progress)
 
 
-def dedup(inputs: Inputs, out: str | Path, *, config: CleanConfig | str | Path | None = None,
+def deduplicate(inputs: Inputs, out: str | Path, *, config: CleanConfig | str | Path | None = None,
           overwrite: bool = False, annotate_kept: bool = False, progress: Progress | None = None,
           **settings: Any) -> RunResult:
-    """`hygiene dedup`: exact and near-duplicate removal only (`clean` with detector kind none; no model)."""
+    """`hygiene dedup`: exact and near-duplicate removal only (`clean` with detector kind none; no model).
+    (Not named `dedup`: `hygiene.dedup` is the package of the disk-backed dedup and its persistent index.)"""
     settings = _merge(settings, {"detector": {"kind": "none"}})
     return clean(inputs, out, config=config, overwrite=overwrite, annotate_kept=annotate_kept, progress=progress,
                  **settings)

@@ -41,14 +41,14 @@ def test_settings_are_checked_and_results_typed(tmp_path):
     with pytest.raises(ConfigError, match="no_such_setting"):
         hygiene.clean(tmp_path / "a.parquet", tmp_path / "out", no_such_setting=1)
     (tmp_path / "job.toml").write_text('batch_rows = 2\n[dedup]\nnear = false\n')
-    result = hygiene.dedup([tmp_path / "a.parquet"], tmp_path / "out", config=tmp_path / "job.toml",
+    result = hygiene.deduplicate([tmp_path / "a.parquet"], tmp_path / "out", config=tmp_path / "job.toml",
                            output_format="jsonl", add_id=True)
     assert isinstance(result, hygiene.RunResult) and result.report.is_file()
     config = result.manifest["config"]
     assert config["batch_rows"] == 2 and config["dedup"]["near"] is False and config["detector"]["kind"] == "none"
     assert (tmp_path / "out" / "kept" / "a.jsonl").read_text().count('"id": "a:') == 2
     with pytest.raises(RunError, match="already holds a finished run"):
-        hygiene.dedup([tmp_path / "a.parquet"], tmp_path / "out")
+        hygiene.deduplicate([tmp_path / "a.parquet"], tmp_path / "out")
     assert hygiene.make_config(threshold=1.5).threshold == 1.5
 
 
