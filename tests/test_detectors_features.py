@@ -353,7 +353,7 @@ def test_feature_directory_cleans_and_scores_a_shard(feature_model):
     assert counts["kept"] + counts["removed"] + counts["quarantined"] == counts["rows"] == 62
     assert counts["removed_by_reason"]["exact_duplicate"] == 2
     assert 10 <= counts["removed_by_reason"]["machine_generated"] <= 20  # the 15 fluent rows, give or take
-    assert m["domain_check"]["checked"] and m["domain_check"]["n"] == 62  # every scored row, against the directory's reference
+    assert m["domain_check"]["checked"] and m["domain_check"]["n"] == 62  # every scored row vs the dir's reference
 
     config = CleanConfig(detector=DetectorSettings(kind=str(model), device="cpu"))
     detector = build_detector(config.detector)
@@ -394,3 +394,37 @@ def test_feature_directory_drives_risk_and_serve(feature_model):
             job = client.post("/v1/jobs", json={"kind": "clean", "inputs": ["corpus.parquet"]}).json()
             finished = wait_job(client, job["id"], timeout=300)
             assert finished["state"] == "succeeded", finished
+
+
+class _FixedScores:
+    """A stand-in detector: each text's likelihood is given (every zero-shot column gets it)."""
+
+    name = "fixed"
+
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores = scores
+
+    def statistics(self, texts: list[str]) -> dict[str, np.ndarray]:
+        value = np.array([self.scores[t] for t in texts])
+        return {**{s: value for s in ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")},
+                "n_tokens": np.full(len(texts), 50), "truncated": np.zeros(len(texts), bool)}
+
+
+def test_clean_report_warns_outside_the_calibration_domain(tmp_path: Path):
+    from detectors.reference import default_reference
+    from hygiene.config import CleanConfig
+    from hygiene.pipeline import run
+
+    ref = default_reference()
+    rng = np.random.default_rng(1)
+    texts = [f"document number {i} about {'x' * (i % 7)} things" for i in range(80)]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet")
+    inside = dict(zip(texts, rng.choice(ref.human_scores, len(texts))))  # human text of the reference's domain
+    shifted = {t: s + 0.8 for t, s in inside.items()}  # a more predictable domain: every score higher
+    for name, scores, warned in (("inside", inside, False), ("shifted", shifted, True)):
+        result = run([tmp_path / "a.parquet"], tmp_path / name, CleanConfig(), mode="score",
+                     scorer=_FixedScores(scores))
+        check = result.manifest["domain_check"]
+        assert check["checked"] and check["n"] == len(texts) and check["outside"] == warned
+        page = (tmp_path / name / "report.html").read_text(encoding="utf-8")
+        assert ("Outside the calibration" in page) == warned and ("hygiene calibrate" in page) == warned
