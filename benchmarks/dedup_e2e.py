@@ -1,6 +1,7 @@
 """`hygiene clean --detector none` end to end beside the same read -> dedup -> write built on datasketch.
 
     python benchmarks/dedup_e2e.py --docs 100000 --out .cache/dedup-e2e
+    python benchmarks/dedup_e2e.py --docs 1000000 --shards 8 --no-datasketch --dedup-engine disk
 
 1. Generates a corpus at run time (not timed): ``--docs`` documents of ~200 words drawn from a Zipf-weighted
    random vocabulary (pseudo-words, no real text), of which ``--near-share`` are near-duplicates: a copy of
@@ -22,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -135,17 +137,50 @@ def datasketch_pipeline(shard_dir: Path, out: Path, threshold: float = 0.55, ban
     (out / "removed.json").write_text(json.dumps({ids[i]: r for i, r in removed.items()}))
 
 
+def _tree_rss(pid: int) -> int:
+    """Proportional resident bytes (PSS: a shared page counts once in all) of a process and its descendants
+    (Ray's raylet, GCS, workers and the shared-memory object store are descendants)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
 def measure(cmd: list[str]) -> dict:
-    """Wall seconds and peak RSS of one child process."""
+    """Wall seconds and peak RSS of one child process (``os.wait4``), and the peak of the summed PSS of its
+    whole process tree, sampled every 0.2 s (what a multi-process engine such as Ray holds in all)."""
+    import threading
+
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "peak_tree_pss_mb": round(peak[0] / 2**20, 1)}
 
 
 def removed_ours(out: Path) -> dict[str, str]:
@@ -165,6 +200,10 @@ def main() -> None:
     parser.add_argument("--near-share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / ".cache" / "dedup-e2e")
+    parser.add_argument("--dedup-engine", choices=["auto", "memory", "disk"], help="ours: --dedup-engine")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="ours: --engine (ray: a local Ray cluster with this machine's CPUs)")
+    parser.add_argument("--no-datasketch", action="store_true", help="run ours only (1M: datasketch takes hours)")
     parser.add_argument("--datasketch-worker", nargs=2, type=Path, metavar=("SHARDS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.datasketch_worker:
@@ -174,22 +213,30 @@ def main() -> None:
     if not (corpus / "truth.json").exists():
         generate(corpus, args.docs, args.shards, args.near_share, args.seed)
     truth = json.loads((corpus / "truth.json").read_text())
-    ours_out, theirs_out = args.out / "ours", args.out / "datasketch"
+    ours_out = args.out / f"ours-{args.docs}-{args.engine}-{args.dedup_engine or 'auto'}"
+    theirs_out = args.out / "datasketch"
     for path in (ours_out, theirs_out):
         subprocess.run(["rm", "-rf", str(path)], check=True)
     python = sys.executable
+    engine = ["--engine", args.engine, *(["--dedup-engine", args.dedup_engine] if args.dedup_engine else [])]
     ours = measure([python, "-m", "hygiene_cli", "clean", str(corpus), "--out", str(ours_out), "--detector", "none",
-                    "--quiet"])
-    theirs = measure([python, str(Path(__file__).resolve()), "--datasketch-worker", str(corpus), str(theirs_out)])
-    a, b = removed_ours(ours_out), json.loads((theirs_out / "removed.json").read_text())
+                    "--quiet", *engine])
+    a = removed_ours(ours_out)
     copies = set(truth["copies"])
     manifest = json.loads((ours_out / "manifest.json").read_text())
+    mine = {**ours, "docs_per_s": round(truth["docs"] / ours["wall_s"]), "removed": len(a),
+            "removed_by_reason": manifest["counts"]["removed_by_reason"], "injected_found": len(copies & set(a)),
+            "near_dedup": manifest.get("near_dedup"), "steps": manifest["steps"], "timings_s": manifest["timings_s"],
+            "removed_digest": hashlib.sha256("\n".join(sorted(f"{k} {v}" for k, v in a.items())).encode()).hexdigest()}
+    if args.no_datasketch:
+        print(json.dumps({"docs": truth["docs"], "near_copies_injected": truth["near_copies"],
+                          "mean_words": truth["mean_words"], "ours": mine}))
+        return
+    theirs = measure([python, str(Path(__file__).resolve()), "--datasketch-worker", str(corpus), str(theirs_out)])
+    b = json.loads((theirs_out / "removed.json").read_text())
     result = {
         "docs": truth["docs"], "near_copies_injected": truth["near_copies"], "mean_words": truth["mean_words"],
-        "ours": {**ours, "docs_per_s": round(truth["docs"] / ours["wall_s"]), "removed": len(a),
-                 "removed_by_reason": manifest["counts"]["removed_by_reason"],
-                 "injected_found": len(copies & set(a)), "steps": manifest["steps"],
-                 "timings_s": manifest["timings_s"]},
+        "ours": mine,
         "datasketch": {**theirs, "docs_per_s": round(truth["docs"] / theirs["wall_s"]), "removed": len(b),
                        "injected_found": len(copies & set(b))},
         "speedup": round(theirs["wall_s"] / ours["wall_s"], 2),

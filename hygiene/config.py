@@ -62,6 +62,12 @@ class DedupSettings(_Frozen):
     seed: int = Field(_DEDUP.minhash.seed, ge=0, le=2**32 - 1)
     bands: int | None = Field(None, ge=1, le=1024)
     rows: int | None = Field(None, ge=1, le=1024)
+    engine: Literal["auto", "memory", "disk"] = Field("auto", description=(
+        "where near dedup keeps signatures and LSH keys: memory, disk (partitioned files, bounded memory), "
+        "auto = disk from 250,000 input rows on"))
+    index: str | None = Field(None, min_length=1, max_length=4096, description=(
+        "persistent dedup index: a SQLite file or redis://host:port/db; documents are checked against "
+        "earlier runs' and added to it (clean)"))
 
     @model_validator(mode="after")
     def _bands_rows(self) -> DedupSettings:
@@ -69,6 +75,8 @@ class DedupSettings(_Frozen):
             raise ValueError("give both dedup.bands and dedup.rows, or neither")
         if self.bands is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"dedup.bands*rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if self.index is not None and not self.near:
+            raise ValueError("dedup.index needs near dedup (the index holds MinHash signatures)")
         return self
 
 
@@ -82,6 +90,10 @@ class CleanConfig(_Frozen):
     calibration: str | None = Field(None, description="calibration JSON; None = the shipped default")
     detector: DetectorSettings = DetectorSettings()
     dedup: DedupSettings = DedupSettings()
+    engine: Literal["local", "ray"] = Field("local", description=(
+        "where the steps run: local (this process) or ray (Ray Data stages; pip install 'corpus-hygiene[ray]')"))
+    ray_address: str | None = Field(None, min_length=1, max_length=4096, description=(
+        "Ray cluster to connect to (ray://host:10001, auto); None = start a local one with this machine's CPUs"))
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

@@ -15,7 +15,14 @@ from typing import Any
 from hygiene.errors import ConfigError, HygieneError
 
 from . import detectors as cli_detectors
-from .options import add_input_options, add_scoring_options, error_text, scoring_overrides
+from .options import (
+    add_engine_options,
+    add_input_options,
+    add_scoring_options,
+    engine_overrides,
+    error_text,
+    scoring_overrides,
+)
 from .risk import add_risk_parser, run_risk
 
 __all__ = ["main", "build_parser"]
@@ -40,11 +47,18 @@ def _add_dedup_options(p: argparse.ArgumentParser) -> None:
     dd.add_argument("--num-perm", type=int, help="MinHash permutations (default: 128)")
     dd.add_argument("--bands", type=int, help="LSH bands (with --rows; default: chosen from the threshold)")
     dd.add_argument("--rows", type=int, help="LSH rows per band")
+    dd.add_argument("--dedup-engine", choices=["auto", "memory", "disk"],
+                    help="near dedup in memory, or on disk in bounded memory (partitioned band keys, capped "
+                         "clusters); default auto: disk from 250,000 input rows on")
+    dd.add_argument("--dedup-index", metavar="PATH|redis://HOST:PORT/DB",
+                    help="persistent dedup index (SQLite file, or Redis): documents are checked against those of "
+                         "earlier runs and added to it (score: checked only)")
 
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
     add_scoring_options(p)
     _add_output_options(p)
+    add_engine_options(p)
     det = p.add_argument_group("decision")
     det.add_argument("--threshold", type=float,
                      help="score at or above which a document is machine-generated "
@@ -64,15 +78,18 @@ def _dedup_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "dedup.num_perm": args.num_perm,
         "dedup.bands": args.bands,
         "dedup.rows": args.rows,
+        "dedup.engine": args.dedup_engine,
+        "dedup.index": args.dedup_index,
     }
 
 
 def _job_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.command == "dedup":  # `clean --detector none`
         return {"text_column": args.text_column, "id_column": args.id_column, "batch_rows": args.batch_rows,
-                "detector.kind": "none", **_dedup_overrides(args)}
+                "detector.kind": "none", **_dedup_overrides(args), **engine_overrides(args)}
     return {
         **scoring_overrides(args),
+        **engine_overrides(args),
         "threshold": args.threshold,
         "calibration": str(args.calibration) if args.calibration else None,
         "remove_machine": False if args.keep_machine else None,
@@ -97,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input_options(dedup)
     _add_output_options(dedup)
+    add_engine_options(dedup)
     _add_dedup_options(dedup)
     dedup.add_argument("--annotate-kept", action="store_true", help="add the hygiene_* dedup columns to kept rows")
     score = sub.add_parser("score", help="annotate every row with scores and clusters; remove nothing",

@@ -16,6 +16,7 @@ from detectors.normalize import NORMALIZERS
 from detectors.statistics import STATISTICS
 
 __all__ = ["add_input_options", "add_detector_options", "add_scoring_options", "scoring_overrides",
+           "add_engine_options", "engine_overrides",
            "detector_overrides", "flags_for", "error_text"]
 
 DETECTOR_HELP = ("zeroshot (default: one LM's token statistics), binoculars (observer --model / performer "
@@ -47,6 +48,20 @@ def add_detector_options(p: argparse.ArgumentParser, title: str = "machine-text 
                           "keeps its own)")
     det.add_argument("--batch-size", type=int, help="documents per model batch (default: 16)")
     det.add_argument("--device", help="cuda, cuda:1, cpu (default: CUDA when available)")
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    eng = p.add_argument_group("engine")
+    eng.add_argument("--engine", choices=["local", "ray"],
+                     help="where the steps run: local (this process; default) or ray (Ray Data stages, detector as "
+                          "an actor pool on GPUs when the cluster has them; pip install 'corpus-hygiene[ray]')")
+    eng.add_argument("--ray-address", metavar="ADDRESS",
+                     help="Ray cluster to connect to (auto, ray://HOST:10001); default: start a local one with this "
+                          "machine's CPUs")
+
+
+def engine_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"engine": getattr(args, "engine", None), "ray_address": getattr(args, "ray_address", None)}
 
 
 def add_scoring_options(p: argparse.ArgumentParser) -> None:

@@ -18,6 +18,9 @@ def add_risk_parser(sub, add_scoring_options) -> argparse.ArgumentParser:
                        description="Assess a corpus's collapse risk and what `hygiene clean` would buy.",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_scoring_options(p)
+    from .options import add_engine_options
+
+    add_engine_options(p)  # the detector scores the sample on Ray with --engine ray
     p.add_argument("--out", required=True, type=Path, help="directory for risk.html and risk.json")
     p.add_argument("--threshold", type=float, help="detector threshold (default: the calibration's)")
     p.add_argument("--calibration", type=Path, help="calibration JSON from `hygiene calibrate`")
@@ -46,9 +49,10 @@ def run_risk(args: argparse.Namespace, scoring_overrides) -> int:
     from hygiene.risk import RiskOptions, assess
     from hygiene.risk.report import write_risk_report
 
+    from .options import engine_overrides
     from .progress import TqdmProgress
 
-    overrides = {**scoring_overrides(args), "threshold": args.threshold,
+    overrides = {**scoring_overrides(args), **engine_overrides(args), "threshold": args.threshold,
                  "calibration": str(args.calibration) if args.calibration else None}
     config = load_config(args.config, overrides)
     options = RiskOptions(sample=args.sample, dedup_sample=args.dedup_sample,

@@ -17,9 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hygiene.config import CleanConfig, ConfigError, load_config, read_toml
 
-__all__ = ["ServiceSettings", "load_settings", "is_loopback", "ENV_PREFIX"]
+__all__ = ["ServiceSettings", "load_settings", "is_loopback", "ENV_PREFIX", "REDIS_URL_ENV"]
 
 ENV_PREFIX = "HYGIENE_"
+REDIS_URL_ENV = "HYGIENE_REDIS_URL"  # the shared dedup index of every job (dedup.index), unless a job says otherwise
+# Job defaults from the environment: the shared index, and where jobs run (engine = local | ray, the Ray cluster).
+_JOB_ENV = {"dedup.index": REDIS_URL_ENV, "engine": "HYGIENE_ENGINE", "ray_address": "HYGIENE_RAY_ADDRESS"}
 # Environment variables read, by service field; lists are os.pathsep-separated (data_roots) or comma-separated.
 _ENV_FIELDS = ("host", "port", "token", "data_roots", "output_root", "db_path", "max_body_bytes", "max_texts",
                "max_chars", "max_shard_bytes", "uploads_dir", "queue_size", "max_batch", "batch_wait_ms", "batching",
@@ -111,6 +114,13 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return found
 
 
+def _job_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Job defaults from the environment: HYGIENE_REDIS_URL is every job's dedup index (compose.yaml sets it),
+    HYGIENE_ENGINE and HYGIENE_RAY_ADDRESS where jobs run."""
+    found = {key: env.get(name, "").strip() for key, name in _JOB_ENV.items()}
+    return {key: value for key, value in found.items() if value}
+
+
 def load_settings(
     path: str | Path | None = None,
     *,
@@ -124,10 +134,11 @@ def load_settings(
     CLI passes them ({"detector.max_tokens": 64}).
     """
     data: dict[str, Any] = read_toml(path) if path is not None else {}
+    env = os.environ if env is None else env
     fields = dict(data.pop("service", {}))
-    fields.update(_from_env(os.environ if env is None else env))
+    fields.update(_from_env(env))
     fields.update({k: v for k, v in (service or {}).items() if v is not None})
-    config = load_config(None, {**_flatten(data), **(job or {})})
+    config = load_config(None, {**_flatten(data), **_job_from_env(env), **(job or {})})
     try:
         return ServiceSettings(**fields, job=config)
     except ValidationError as exc:

@@ -77,6 +77,12 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
     if fixed:
         raise SubmitError(f"detector.{', detector.'.join(fixed)} is fixed by the server and cannot be set per job",
                           403, "forbidden_setting")
+    if given.get("ray_address") not in (None, settings.job.ray_address):
+        raise SubmitError("ray_address is fixed by the server (HYGIENE_RAY_ADDRESS)", 403, "forbidden_setting")
+    index = given.get("dedup", {}).get("index")
+    if index is not None and index != settings.job.dedup.index:  # a file or server the job names: never
+        raise SubmitError("dedup.index is fixed by the server (HYGIENE_REDIS_URL); a job may only turn it off "
+                          "(null)", 403, "forbidden_setting")
     try:
         if given.get("calibration") is not None:
             given["calibration"] = str(resolve_under_roots(given["calibration"], settings.data_roots))

@@ -190,6 +190,10 @@ def test_job_settings_are_checked_at_submission(server, roots):
     client, _ = server
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"detector": {"model": "/tmp/evil"}}}),
            403, "forbidden_setting")
+    _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"dedup": {"index": "/tmp/evil.db"}}}),
+           403, "forbidden_setting")  # only the server's index (HYGIENE_REDIS_URL), or none
+    _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"ray_address": "ray://x:10001"}}),
+           403, "forbidden_setting")
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"text_column": "nope"}}),
            422, "invalid_job")
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"calibration": "/etc/passwd"}}),

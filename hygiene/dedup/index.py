@@ -133,6 +133,31 @@ class DedupIndex:
 
     def update(self, signatures: np.ndarray, exact_keys: np.ndarray | None = None) -> IndexResult:
         """Check a batch against the index and itself, then add it (atomically). Rows follow on."""
+        result, update = self.check(signatures, exact_keys)
+        self.commit(update)
+        return result
+
+    @property
+    def tags(self) -> list[str]:
+        """Tags of the latest committed batches (a run names its batch, to know after a crash whether it
+        went in)."""
+        return list((self.storage.meta() or {}).get("tags", []))
+
+    def commit(self, update: IndexUpdate) -> None:
+        """Add a batch :meth:`check` returned. Refused if another writer committed since that check: its rows
+        would collide (one writer at a time per index; check again)."""
+        stored = self.storage.meta()
+        now = int(stored["n_docs"]) if stored else 0
+        if now != self.n_docs:
+            raise DedupIndexError(f"the dedup index moved on since this batch was checked ({now} documents, "
+                                  f"expected {self.n_docs}): another run wrote to it; run again")
+        self.storage.commit(update)
+        self.n_docs = int(update.meta["n_docs"])
+
+    def check(self, signatures: np.ndarray, exact_keys: np.ndarray | None = None,
+              tag: str | None = None) -> tuple[IndexResult, IndexUpdate]:
+        """Decisions for a batch against the index and itself, and the update that adds it (not applied:
+        :meth:`commit` it). ``tag`` is recorded with the update (the last 100 tags are kept)."""
         sig = np.asarray(signatures)
         num_perm = self.config.minhash.num_perm
         if sig.ndim != 2 or sig.shape[1] != num_perm or sig.dtype != np.uint32:
@@ -175,14 +200,14 @@ class DedupIndex:
 
         root_label = labels[np.searchsorted(uf.nodes, roots)]
         merged = root_label != roots  # old clusters this batch joined to an earlier one
-        self.storage.commit(IndexUpdate(
-            meta={**self._settings, "n_docs": total},
+        tags = [*self.tags, tag][-100:] if tag is not None else self.tags
+        update = IndexUpdate(
+            meta={**self._settings, "n_docs": total, "tags": tags},
             rows=urows, band_keys=keys, signatures=usig,
             parent_rows=np.concatenate((urows[dup], roots[merged])),
             parents=np.concatenate((reps, root_label[merged])),
             exact_keys=new_keys, exact_rows=new_key_rows,
-        ))
-        self.n_docs = total
+        )
 
         cluster = np.full(n, -1, np.int64)
         cluster[unique] = label
@@ -191,4 +216,4 @@ class DedupIndex:
         similarity = np.full(n, np.nan, np.float32)
         similarity[unique] = 1.0
         similarity[unique[dup]] = sims
-        return IndexResult(rows, exact_of, cluster, duplicate_of, similarity, len(pairs), len(edges))
+        return IndexResult(rows, exact_of, cluster, duplicate_of, similarity, len(pairs), len(edges)), update

@@ -15,6 +15,7 @@ lists them for a job, :func:`decide` runs them over arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,15 +58,21 @@ class Decisions:
         )
 
 
-def decision_steps(threshold: float | None, *, remove_machine: bool, exact: bool, dedup: DedupConfig | None):
+def decision_steps(threshold: float | None, *, remove_machine: bool, exact: bool, dedup: DedupConfig | None,
+                   disk: Path | None = None, partitions: int | None = None):
     """The filters of pass 2, in order: exact dedup, the machine filter (when there is a threshold, i.e.
-    a detector), near dedup. Global steps still need their keys / signatures collected."""
+    a detector), near dedup (in memory, or on disk under ``disk`` with ``partitions`` key partitions).
+    Global steps still need their keys / signatures collected."""
     steps: list = []
     if exact:
         steps.append(ExactDedup())
     if threshold is not None:
         steps.append(MachineFilter(threshold, remove=remove_machine))
-    if dedup is not None:
+    if dedup is not None and disk is not None:
+        from .dedup_disk import DiskNearDedup
+
+        steps.append(DiskNearDedup(dedup, disk, exact=exact, partitions=partitions))
+    elif dedup is not None:
         steps.append(NearDedup(dedup))
     return steps
 

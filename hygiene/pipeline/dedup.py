@@ -23,7 +23,7 @@ from .step import REASON, StepStats, kept_rows, set_reason
 from .steps import KEY, SIGNATURE
 
 if TYPE_CHECKING:
-    from detectors.dedup import DedupConfig
+    from detectors.dedup import DedupConfig, NearDuplicates
 
 __all__ = ["CLUSTER", "DUPLICATE_OF", "SIMILARITY", "ExactDedup", "NearDedup", "decision_table"]
 
@@ -90,6 +90,10 @@ def _is(table: pa.Table, reason: str) -> np.ndarray:
 class NearDedup:
     """MinHash LSH candidates -> verified pairs -> clusters over the rows that are not exact copies.
 
+    This one holds every signature in memory; :class:`~.dedup_disk.DiskNearDedup` finds the same clusters
+    with partitioned files on disk (bounded memory): both override only :meth:`collect` and
+    :meth:`near_duplicates`.
+
     Each cluster keeps its first row that no earlier filter removed (so a machine-written original never
     takes its human-written near-copy down with it); its other kept rows become ``near_duplicate``.
     Exact copies join their original's cluster.
@@ -108,22 +112,26 @@ class NearDedup:
         flat = column.flatten().to_numpy(zero_copy_only=False)
         self._signatures.append(flat.reshape(len(column), self.config.minhash.num_perm))
 
-    def __call__(self, table: pa.Table) -> pa.Table:
+    def near_duplicates(self, unique: np.ndarray, n: int) -> NearDuplicates:
+        """Clusters among the rows ``unique`` (the rows of ``n`` that are not exact copies), numbered 0.."""
         from detectors.dedup import find_near_duplicates
 
-        start, rows_in = time.perf_counter(), kept_rows(table)
-        n = table.num_rows
         perm = self.config.minhash.num_perm
         signatures = np.concatenate(self._signatures) if self._signatures else np.zeros((0, perm), np.uint32)
         if len(signatures) != n:
             raise ValueError(f"collected {len(signatures)} signatures for {n} rows")
+        return find_near_duplicates(signatures[unique], self.config)
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        start, rows_in = time.perf_counter(), kept_rows(table)
+        n = table.num_rows
         copy = _is(table, C.EXACT_DUPLICATE)
         kept = table.column(REASON).is_null().to_numpy(zero_copy_only=False)
         cluster, duplicate_of, similarity = (_numpy(table, c) for c in (CLUSTER, DUPLICATE_OF, SIMILARITY))
         unique = np.flatnonzero(~copy)
         near_dup = np.zeros(n, dtype=bool)
         if len(unique) > 1:
-            near = find_near_duplicates(signatures[unique], self.config)
+            near = self.near_duplicates(unique, n)
             self.candidates, self.verified = near.n_candidates, near.n_verified
             component = unique[near.cluster]  # global index of each unique row's component label
             # Representative: the first member still kept (else the first member).

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -42,17 +42,21 @@ from hygiene.thresholds import Threshold, domain_report, resolve_threshold
 
 from . import rundir
 from .decide import Decisions, decision_steps
-from .dedup import decision_table
+from .dedup import NearDedup, decision_table
 from .examples import TextCapture, pick_examples
 from .report import summarize, write_report
 from .route import annotations, route_shard
 from .scoring import read_signals, read_step_stats, score_shard
 from .step import GlobalStep, Step, StepStats, merge_stats, run_steps
-from .steps import ID, SCORE, DetectorStep, ExactKeyStep, MinHashStep
+from .steps import ID, KEY, ROW, SCORE, SIGNATURE, DetectorStep, ExactKeyStep, MinHashStep
+
+if TYPE_CHECKING:
+    from .ray_engine import RayEngine
 
 __all__ = ["RunError", "RunResult", "run", "dedup_config", "signal_steps"]
 
 Mode = Literal["clean", "score"]
+_WHERE = {"engine", "ray_address"}  # where a job runs, not what it does: a run resumes on either engine
 _WORK_FORMAT = 2  # bumped when work files change meaning (2: MurmurHash64A exact keys); a run never mixes them
 
 
@@ -79,6 +83,50 @@ def dedup_config(config: CleanConfig):
         return None
     minhash = MinHashConfig(num_perm=d.num_perm, seed=d.seed, shingle=d.shingle, ngram=d.ngram)
     return DedupConfig(minhash=minhash, threshold=d.threshold, bands=d.bands, rows=d.rows)
+
+
+def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path, rows: int, mode: Mode) -> list:
+    """Pass 2's filters for a job: against the persistent index when ``dedup.index`` names one (`clean` adds
+    the run's documents to it, `score` only checks); else near dedup on disk (under ``work``) when
+    ``dedup.engine`` says so."""
+    from .dedup_disk import disk_partitions, use_disk
+
+    value = threshold.value if threshold is not None else None
+    if config.dedup.index is not None:
+        from .dedup_index import indexed_decision_steps
+
+        return indexed_decision_steps(value, remove_machine=config.remove_machine, exact=config.dedup.exact,
+                                      dedup=dedup_config(config), location=config.dedup.index, state_dir=work,
+                                      commit=mode == "clean")
+    disk = use_disk(config.dedup.engine, rows)
+    return decision_steps(value, remove_machine=config.remove_machine, exact=config.dedup.exact,
+                          dedup=dedup_config(config), disk=work / "near-dedup" if disk else None,
+                          partitions=disk_partitions(rows))
+
+
+def _near_info(filters: list) -> dict[str, Any] | None:
+    """How near dedup ran: engine, pairs, and on disk the cluster cap's effect."""
+    from .dedup_disk import DiskNearDedup
+    from .dedup_index import IndexedNearDedup
+
+    near = next((f for f in filters if isinstance(f, NearDedup | IndexedNearDedup)), None)
+    if near is None:
+        return None
+    info: dict[str, Any] = {"engine": "memory", "candidates": near.candidates, "verified": near.verified}
+    if isinstance(near, IndexedNearDedup):
+        info.update(engine="index", index=near.check.info)
+    if isinstance(near, DiskNearDedup):
+        info.update(engine="disk", partitions=near.partitions, max_cluster=near.max_cluster)
+        if near.result is not None:
+            info.update(refused_unions=near.result.refused_unions, largest_cluster=near.result.largest_cluster,
+                        disk_bytes=near.result.disk_bytes)
+    return info
+
+
+def _spans(sizes: Sequence[int]) -> list[slice]:
+    """Each shard's rows in the global decision arrays."""
+    ends = np.cumsum(sizes, dtype=np.int64)
+    return [slice(int(end - size), int(end)) for size, end in zip(sizes, ends)]
 
 
 def _now() -> str:
@@ -122,12 +170,28 @@ def run(
          "sha256": file_sha256(s.path)}
         for s in shards
     ]
-    job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json"),
+    job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json", exclude=_WHERE),
            "inputs": [(s["path"], s["sha256"]) for s in sources], "work_format": _WORK_FORMAT}
     fingerprint = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
     resumed = rundir.prepare(out, fingerprint, [s.name for s in shards], overwrite)
-    work = out / C.WORK_DIR
     timings["validate"] = time.perf_counter() - t
+    ray = None
+    if config.engine == "ray":
+        from .ray_engine import RayEngine
+
+        ray = RayEngine(config.ray_address)
+    try:
+        return _run(shards, sources, out, config, threshold, timings, resumed, ray, mode=mode,
+                    annotate_kept=annotate_kept, scorer=scorer, progress=progress)
+    finally:
+        if ray is not None:
+            ray.close()
+
+
+def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold | None, timings: dict[str, float],
+         resumed: bool, ray: RayEngine | None, *, mode: Mode, annotate_kept: bool, scorer: Detector | None,
+         progress: Progress) -> RunResult:
+    work = out / C.WORK_DIR
 
     # Pass 1: per-batch steps over every shard (signals, keys, signatures) into work files.
     t = time.perf_counter()
@@ -139,7 +203,8 @@ def run(
         progress.start("score", sum(input_rows[s.name] for s in todo))
         for shard in todo:
             shard_stats[shard.name] = score_shard(shard, steps, config, work / "signals" / f"{shard.name}.parquet",
-                                                  out / C.QUARANTINE_DIR / f"{shard.name}.parquet", progress)
+                                                  out / C.QUARANTINE_DIR / f"{shard.name}.parquet", progress,
+                                                  mapper=ray.map_steps if ray is not None else None)
         progress.finish()
     pass1 = merge_stats(shard_stats.get(s.name) or read_step_stats(work / "signals" / f"{s.name}.parquet")
                         for s in shards)
@@ -148,57 +213,74 @@ def run(
     timings.update({"score.read": by_step.get("read", 0.0), "score.detector": by_step.get("detector", 0.0),
                     "score.minhash": by_step.get("exact_key", 0.0) + by_step.get("minhash", 0.0)})
 
-    # Pass 2: corpus-wide decisions: the global steps collect every shard's keys / signatures, then decide.
+    # Pass 2: corpus-wide decisions: the global steps collect each shard's keys / signatures (one shard's
+    # work file in memory at a time), then decide.
     t = time.perf_counter()
-    signals = [read_signals(work / "signals" / f"{s.name}.parquet") for s in shards]
-    filters = decision_steps(threshold.value if threshold is not None else None, remove_machine=config.remove_machine,
-                             exact=config.dedup.exact, dedup=dedup_config(config))
+    paths = [work / "signals" / f"{s.name}.parquet" for s in shards]
+    filters = _decision_steps(config, threshold, work, sum(input_rows.values()), mode)
     collecting = [f for f in filters if isinstance(f, GlobalStep)]
-    parts = [sig.table for sig in signals if sig.table.num_rows]
-    for part in parts:
+    sizes, ids, score_parts = [], [], []
+    for path in paths:
+        part = read_signals(path, [ID, SCORE, KEY, SIGNATURE]).table
+        sizes.append(part.num_rows)
+        if not part.num_rows:
+            continue
         for step in collecting:
             step.collect(part)
-    n = sum(len(part) for part in parts)
+        ids.extend(part.column(ID).to_pylist())
+        if threshold is not None:
+            score_parts.append(part.column(SCORE).to_numpy())
+        del part
+    n = sum(sizes)
     scores = None
     if threshold is not None:
-        scores = np.concatenate([p.column(SCORE).to_numpy() for p in parts]) if parts else np.zeros(0)
+        scores = np.concatenate(score_parts) if score_parts else np.zeros(0)
     start = {SCORE: pa.array(scores, pa.float64())} if scores is not None else None
     decisions = Decisions.from_table(run_steps(filters, decision_table(n, start)))
-    ids = np.asarray([i for p in parts for i in p.column(ID).to_pylist()], dtype=object)
+    ids = np.asarray(ids, dtype=object)
     picks = pick_examples(decisions, ids, scores)
     timings["decide"] = time.perf_counter() - t
 
-    # Pass 3: route rows into output shards.
+    # Pass 3: route rows into output shards (one shard's signals in memory at a time; on Ray, shards at once),
+    # then read every shard's counts and example texts back from its completion marker.
     t = time.perf_counter()
-    per_shard, offset, texts = [], 0, {}
-    progress.start("write", sum(len(s.table) for s in signals))
-    for shard, sig in zip(shards, signals):
-        span = slice(offset, offset + len(sig.table))
-        offset = span.stop
+    progress.start("write", n)
+    spans = dict(zip((s.name for s in shards), _spans(sizes)))
+    jobs = []
+    for shard, path in zip(shards, paths):
         marker = work / "routed" / f"{shard.name}.json"
         if marker.exists():
-            counts = json.loads(marker.read_text())
-            texts.update(TextCapture.load(marker.with_suffix(".examples.json")))
-            progress.advance(len(sig.table))
+            progress.advance(spans[shard.name].stop - spans[shard.name].start)
+            continue
+        sig = read_signals(path, exclude=[KEY, SIGNATURE])
+        job = dict(shard=shard, signals=sig, extra=annotations(sig, decisions, spans[shard.name], ids), config=config,
+                   out=out, marker=marker, mode=mode, annotate_kept=annotate_kept, capture=picks.capture())
+        if ray is None:
+            route_shard(**job, progress=progress)
         else:
-            extra = annotations(sig, decisions, span, ids)
-            capture = picks.capture()
-            counts = route_shard(shard, sig, extra, config, out, marker, mode=mode,
-                                 annotate_kept=annotate_kept, progress=progress, capture=capture)
-            texts.update(capture.texts)
-        per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, span))
+            jobs.append(job)
+    if ray is not None:
+        ray.route(jobs)
+        progress.advance(sum(len(job["signals"].table) for job in jobs))
+    per_shard, texts = [], {}
+    for shard, path in zip(shards, paths):
+        marker = work / "routed" / f"{shard.name}.json"
+        counts = json.loads(marker.read_text())
+        texts.update(TextCapture.load(marker.with_suffix(".examples.json")))
+        per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, spans[shard.name]))
+        schema = read_signals(path, [ROW]).schema
         per_shard[-1].update(unreadable=unreadable_parts(out / C.QUARANTINE_DIR / f"{shard.name}.parquet"),
-                             widened_columns=widened_columns(sig.schema))
+                             widened_columns=widened_columns(schema))
     progress.finish()
     timings["write"] = time.perf_counter() - t
 
     manifest = _manifest(mode, config, threshold, sources, per_shard, decisions, scores, timings, resumed)
     manifest["steps"] = [s.as_dict() for s in [*pass1, *(f.stats for f in filters)]]
+    manifest["near_dedup"] = _near_info(filters)
     detector = steps[0] if steps and isinstance(steps[0], DetectorStep) else None
     manifest["detector"] = _detector_info(detector, config)
     manifest["domain_check"] = domain_report(scores, config)
-    sizes = [(shard.name, len(sig.table)) for shard, sig in zip(shards, signals)]
-    manifest["summary"]["removed_examples"] = picks.examples(texts, sizes)
+    manifest["summary"]["removed_examples"] = picks.examples(texts, [(s.name, k) for s, k in zip(shards, sizes)])
     write_report(out / C.REPORT_HTML, manifest)
     write_json(out / C.MANIFEST, manifest)  # last: marks the run as finished
     return RunResult(out=out, manifest=manifest, resumed=resumed)

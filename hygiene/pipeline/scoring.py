@@ -9,6 +9,7 @@ the shard's records (JSONL batches may differ) and the steps' counts for the sha
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,9 +26,12 @@ from hygiene.progress import Progress
 
 from .step import Step, StepStats
 from .steps import ID, ROW, TEXT, UNSCORED
-from .stream import signal_batches
+from .stream import SignalBatch, signal_batches
 
-__all__ = ["ShardSignals", "score_shard", "read_signals", "read_step_stats", "quarantine_table"]
+# Runs per-batch steps over a stream of batches elsewhere (the Ray engine), yielding them in order.
+BatchMapper = Callable[[Iterator[SignalBatch], Sequence[Step]], Iterator[SignalBatch]]
+
+__all__ = ["BatchMapper", "ShardSignals", "score_shard", "read_signals", "read_step_stats", "quarantine_table"]
 
 @dataclass(frozen=True)
 class ShardSignals:
@@ -55,9 +59,12 @@ def score_shard(
     signals_path: Path,
     quarantine_path: Path,
     progress: Progress,
+    mapper: BatchMapper | None = None,
 ) -> list[StepStats]:
     """Run ``steps`` over every valid row of ``shard``; rows the detector cannot score go to quarantine.
 
+    ``mapper`` runs the steps elsewhere (the Ray engine): it takes the shard's batches as read and yields
+    them, in order, with the steps' columns added and the steps' stats counted; None: here, batch by batch.
     Returns the counts of reading and of each step for this shard (also stored beside the work file).
     """
     for step in steps:
@@ -67,8 +74,12 @@ def score_shard(
     quarantined: list[QuarantinedRow] = []
     # Work files hold numbers that neither a dictionary nor zstd shrink (signatures): both only cost time.
     signals = ParquetSink(signals_path, compression="none", use_dictionary=False)
+    if mapper is None:
+        items = signal_batches([shard], config, steps, progress=progress, read=read)
+    else:
+        items = mapper(signal_batches([shard], config, progress=progress, read=read), steps)
     try:
-        for item in signal_batches([shard], config, steps, progress=progress, read=read):
+        for item in items:
             quarantined.extend(item.batch.quarantined)
             table = item.signals
             if not table.num_rows:
@@ -105,9 +116,13 @@ def _stats_path(signals_path: Path) -> Path:
     return signals_path.with_suffix(".steps.json")
 
 
-def read_signals(path: Path) -> ShardSignals:
+def read_signals(path: Path, columns: Sequence[str] | None = None, *, exclude: Sequence[str] = ()) -> ShardSignals:
+    """A shard's work file: ``columns`` of it that it has (None: all), less ``exclude``."""
     schema = pa.ipc.read_schema(pa.py_buffer(_schema_path(path).read_bytes()))
-    return ShardSignals(table=pq.read_table(path), schema=schema)
+    if columns is not None or exclude:
+        names = pq.ParquetFile(path).schema_arrow.names
+        columns = [c for c in (names if columns is None else columns) if c in names and c not in exclude]
+    return ShardSignals(table=pq.read_table(path, columns=columns), schema=schema)
 
 
 def read_step_stats(path: Path) -> list[StepStats]:

@@ -69,16 +69,28 @@ def signal_batches(
             progress.advance(item.records)
 
 
-def text_signals(step: Step, texts: Sequence[str], batch_rows: int, progress: Progress | None = None) -> pa.Table:
+def text_signals(step: Step, texts: Sequence[str], batch_rows: int, progress: Progress | None = None,
+                 engine: str = "local", ray_address: str | None = None) -> pa.Table:
     """``step`` over texts held in memory, ``batch_rows`` at a time (documents get their list position as row;
-    no texts: an empty documents table, the step not called)."""
+    no texts: an empty documents table, the step not called). ``engine="ray"``: the batches as Ray Data
+    stages (see :mod:`.ray_engine`)."""
     progress = progress or NullProgress()
-    parts = []
+    batches = []
     for start in range(0, len(texts), batch_rows):
         chunk = list(texts[start:start + batch_rows])
         rows = np.arange(start, start + len(chunk), dtype=np.int64)
-        parts.append(step(documents(rows, [str(r) for r in rows], chunk)))
-        progress.advance(len(chunk))
+        batches.append(documents(rows, [str(r) for r in rows], chunk))
+    if engine == "ray" and batches:
+        from .ray_engine import RayEngine
+
+        with RayEngine(ray_address) as ray:
+            parts = ray.map_tables(batches, [step])
+        progress.advance(len(texts))
+    else:
+        parts = []
+        for batch in batches:
+            parts.append(step(batch))
+            progress.advance(batch.num_rows)
     return pa.concat_tables(parts) if parts else documents(np.zeros(0, np.int64), [], [])
 
 

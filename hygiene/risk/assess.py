@@ -215,7 +215,8 @@ def assess(
 
     step = DetectorStep(config.detector, scorer)
     progress.start("score", len(texts))
-    scores = text_signals(step, texts, config.batch_rows, progress).column(SCORE).to_numpy()
+    scores = text_signals(step, texts, config.batch_rows, progress, config.engine,
+                          config.ray_address).column(SCORE).to_numpy()
     progress.finish()
     scorer = step.detector
     human_ref, machine_ref, reference_source, tags = _reference_scores(options, config, scorer, progress)
