@@ -38,7 +38,7 @@ from hygiene.io.atomic import file_sha256, write_json
 from hygiene.io.jsonl import widened_columns
 from hygiene.io.shards import Shard, count_rows, open_shards, unreadable_parts
 from hygiene.progress import NullProgress, Progress
-from hygiene.thresholds import Threshold, resolve_threshold
+from hygiene.thresholds import Threshold, domain_report, resolve_threshold
 
 from . import rundir
 from .decide import Decisions, decision_steps
@@ -279,6 +279,7 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     manifest["near_dedup"] = _near_info(filters)
     detector = steps[0] if steps and isinstance(steps[0], DetectorStep) else None
     manifest["detector"] = _detector_info(detector, config)
+    manifest["domain_check"] = domain_report(scores, config)
     manifest["summary"]["removed_examples"] = picks.examples(texts, [(s.name, k) for s, k in zip(shards, sizes)])
     write_report(out / C.REPORT_HTML, manifest)
     write_json(out / C.MANIFEST, manifest)  # last: marks the run as finished
