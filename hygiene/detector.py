@@ -6,7 +6,9 @@ in a REST job) names it:
 - ``zeroshot`` (default): one causal LM's token statistics; ``statistic`` decides (detectors/zeroshot.py);
 - ``binoculars``: observer (``model``) / performer (``performer``, default the observer) perplexity ratio;
 - a model directory written by ``hygiene train-detector`` (recognised by its ``detector.json``): its ONNX
-  head over zero-shot features computed in the same pass, its P(machine) calibration and its threshold;
+  head, its P(machine) calibration and its threshold; the head reads the zero-shot statistics of one pass
+  (format ``corpus-hygiene-supervised``) or, trained with ``--features``, the per-token feature families of
+  :mod:`detectors.features`, one pass per context (``corpus-hygiene-features``, :mod:`detectors.learned`);
 - ``none``: no model is loaded at all; the pipeline only deduplicates.
 
 A detector has ``name`` and ``statistics(texts) -> dict[str, np.ndarray]``. :class:`Scoring` says, without
@@ -143,16 +145,13 @@ def build_detector(settings: DetectorSettings, *, lm=None) -> Detector | None:
 
 
 def _load_trained(path: Path, *, lm, device: str | None, batch_size: int) -> Detector:
-    """Whichever trained format the directory holds (newer formats register a loader in detectors)."""
-    try:
-        from detectors.learned import load_trained  # every format, when the feature detectors are present
-    except ImportError:
-        from detectors.supervised import SupervisedDetector as load_trained
+    """Whichever trained format the directory holds (detectors.learned.load_trained reads its ``format``)."""
+    from detectors.learned import load_trained
     if lm is not None and lm.name != trained_meta(path)["features"].get("scorer"):
         lm = None  # trained on another scorer: let the directory load its own
     try:
         return load_trained(path, lm=lm, device=device, batch_size=batch_size)
-    except ValueError as exc:  # unknown format or version, or a scorer mismatch
+    except (ValueError, FileNotFoundError) as exc:  # unknown format or version, scorer mismatch, no model.onnx
         raise ConfigError(f"model directory {path}: {exc}") from exc
 
 

@@ -14,7 +14,7 @@ from hygiene.errors import ThresholdError
 
 from .config import CleanConfig
 
-__all__ = ["Threshold", "resolve_threshold", "ThresholdError", "shipped_reference"]
+__all__ = ["Threshold", "resolve_threshold", "ThresholdError", "domain_report", "shipped_reference"]
 
 
 
@@ -85,3 +85,35 @@ def shipped_reference(config: CleanConfig):
     ref, d = default_reference(), config.detector
     same = (d.model, d.statistic, d.max_tokens, d.normalize)
     return ref if same == (None, ref.statistic, ref.max_tokens, "none") else None
+
+
+DOMAIN_SAMPLE = 1000  # scores tested: the test's sensitivity would otherwise grow without bound with corpus size
+
+
+def domain_report(scores, config: CleanConfig) -> dict[str, Any]:
+    """Whether the run's scores fit the domain of the reference its threshold came with
+    (:func:`detectors.domain.domain_check` against the labelled reference scores of :func:`shipped_reference`:
+    the shipped default's, or a trained model directory's out-of-fold ones), with a warning when they do not;
+    ``checked: False`` and why when the run has no such reference (a threshold or calibration of its own,
+    other detector settings, no detector)."""
+    import numpy as np
+
+    from detectors.domain import domain_check
+
+    ref = shipped_reference(config) if config.threshold is None and config.calibration is None else None
+    if ref is None or scores is None:
+        return {"checked": False, "why": "no labelled reference scores for this threshold"}
+    finite = np.asarray(scores, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 20:
+        return {"checked": False, "why": f"{finite.size} scored documents (the check needs >= 20)"}
+    if finite.size > DOMAIN_SAMPLE:
+        finite = np.random.default_rng(0).choice(finite, DOMAIN_SAMPLE, replace=False)
+    check = domain_check(finite, ref.human_scores, ref.machine_scores)
+    warning = None
+    if check.outside:
+        warning = (f"the detector scores of this corpus do not fit any mix of the reference's human and machine "
+                   f"scores (KS distance {check.distance:.3f}, p = {check.p_value:.3f}): it is probably outside "
+                   "the domain the threshold was calibrated on, so its false-positive rate may differ; calibrate "
+                   "on human text of this domain (`hygiene calibrate`)")
+    return {"checked": True, **check.to_dict(), "reference": ref.source, "warning": warning}

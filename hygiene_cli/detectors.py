@@ -16,7 +16,13 @@ __all__ = ["register", "run_train", "run_eval", "COMMANDS"]
 _TRAIN_EPILOG = """The model directory holds model.onnx (the head, served by onnxruntime) and detector.json (feature
 spec, scorer model and window, sha256 of every training file, out-of-fold metrics, probability calibration,
 threshold at --fpr, reliability-diagram data) and reference_scores.json (the out-of-fold scores, risk's reference).
-Use it anywhere a detector is chosen: hygiene clean|score|risk|eval-detector|serve ... --detector MODEL_DIR"""
+Use it anywhere a detector is chosen: hygiene clean|score|risk|eval-detector|serve ... --detector MODEL_DIR
+
+--features FAMILIES trains on per-token statistics instead (detectors/features.py): zeroshot (the six summary
+statistics), dist (log-probability quantiles, GLTR rank buckets, entropy spread, windowed Fast-DetectGPT,
+burstiness), chat (the text scored as the assistant's reply in the scorer's chat template: a second pass),
+cross (two-context Binoculars / Fast-DetectGPT), ref (log-probabilities against a trigram model of the human
+text given with --reference, stored in the model directory as reference.npz)."""
 
 _EVAL_EPILOG = """--detector is the same as for clean: zeroshot (default; --statistic picks the statistic, default
 likelihood, the detector `clean` uses), binoculars, or a model directory from train-detector. TPR at 1 % / 5 %
@@ -40,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds when there is one file")
     train.add_argument("--embeddings", action="store_true", help="add MiniLM sentence embeddings to the features")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--features", default=None, metavar="FAMILIES",
+                       help="comma-separated feature families of detectors.features (zeroshot, dist, chat, cross, "
+                            "ref): a head over per-token statistics (one LM pass per context) instead of the "
+                            "six summary statistics; e.g. zeroshot,dist or zeroshot,dist,ref")
+    train.add_argument("--reference", nargs="+", default=None, metavar="FILE",
+                       help="human-written text for the ref family's trigram model (txt: one document per line; "
+                            "parquet/JSONL: --text-column), stored in the model directory")
     ev = sub.add_parser(
         "eval-detector", help="AUROC, AUPRC, TPR at 1%%/5%% FPR and confusion matrix on labelled files",
         description="Evaluate a detector on any JSONL/parquet with text and label (0 human, 1 machine), per file "
@@ -78,6 +91,10 @@ def run_train(args: argparse.Namespace) -> int:
     if set(labels.tolist()) != {0, 1}:
         found = sorted(set(labels.tolist()))
         raise ShardError(f"training needs both human (0) and machine (1) rows; the inputs have labels {found}")
+    if args.features is not None:
+        return _train_features(args, settings, files, texts, labels, groups)
+    if args.reference:
+        raise ConfigError("--reference goes with --features ...,ref (the human-text model of the ref family)")
     zs = ZeroShotDetector(load_causal_lm(det.model, device=det.device), max_tokens=det.max_tokens,
                           batch_size=det.batch_size, normalize=det.normalize)
     progress = TqdmProgress(enabled=not args.quiet)
@@ -121,6 +138,92 @@ def run_train(args: argparse.Namespace) -> int:
     summary = {"command": "train-detector", "out": str(args.out), "validation": result.validation,
                "metrics": m, **{k: training[k] for k in ("n_rows", "n_human", "n_machine", "unscorable")}}
     return finish(args, lines, summary)
+
+
+def _train_features(args: argparse.Namespace, settings, files, texts: list[str], labels, groups) -> int:
+    """`train-detector --features`: a head over detectors.features families (the detectors.learned format)."""
+    import numpy as np
+
+    from detectors.learned import FeatureConfig, featurize, fit_reference, save_feature_model
+    from detectors.lm import load_causal_lm
+    from detectors.supervised import fit
+    from detectors.tokens import TokenScorer
+    from hygiene.config import ConfigError
+    from hygiene.detector import save_reference
+
+    from .progress import TqdmProgress
+
+    det = settings.detector
+    families = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    if args.embeddings:
+        raise ConfigError("--embeddings is not available with --features")
+    if ("ref" in families) != bool(args.reference):
+        raise ConfigError("the ref feature family and --reference go together (human text for its n-gram model)")
+    try:
+        config = FeatureConfig(scorer="", families=families, max_tokens=det.max_tokens, normalize=det.normalize,
+                               reference="reference.npz" if args.reference else None)
+    except ValueError as error:
+        raise ConfigError(f"--features {args.features}: {error}") from None
+    lm = load_causal_lm(det.model, device=det.device)
+    config = FeatureConfig(**{**config.__dict__, "scorer": lm.name})
+    reference = None
+    if args.reference:
+        human = _read_reference(args.reference, settings.text_column)
+        reference = fit_reference(lm, human, source=", ".join(str(p) for p in args.reference))
+    try:
+        scorer = TokenScorer(lm, contexts=config.contexts, max_tokens=det.max_tokens, batch_size=det.batch_size,
+                             normalize=det.normalize, chat_prompt=config.chat_prompt)
+    except ValueError as error:  # a window longer than the model's, or no chat template for `chat`
+        raise ConfigError(f"--features {args.features}: {error}") from None
+    progress = TqdmProgress(enabled=not args.quiet)
+    progress.start("score", len(texts))
+    x = featurize(scorer, config, texts, reference=reference, advance=progress.advance)
+    progress.finish()
+    ok = np.isfinite(x).all(1)
+    if (~ok).any():
+        say(args, f"left out {int((~ok).sum())} unscorable rows (empty or too short)")
+    result = fit(x[ok], labels[ok], groups=groups[ok] if len(files) > 1 else None, folds=args.folds,
+                 hidden=args.hidden, calibration=args.probability_calibration, target_fpr=args.fpr, seed=args.seed)
+    training = {
+        "files": [{"path": str(f.path), "sha256": f.sha256, "rows": len(f.texts), "quarantined": f.quarantined}
+                  for f in files],
+        "n_rows": int(ok.sum()), "n_human": int((labels[ok] == 0).sum()), "n_machine": int((labels[ok] == 1).sum()),
+        "unscorable": int((~ok).sum()), "seed": args.seed,
+        "reference": reference.meta if reference is not None else None,
+    }
+    save_feature_model(result, config, args.out, training, reference)
+    save_reference(args.out, result.oof_logits, labels[ok], name=f"features:{args.out.name}", scorer=lm.name,
+                   max_tokens=det.max_tokens, source=f"out-of-fold logits ({result.validation}) of the "
+                   f"{int(ok.sum())} training rows of {', '.join(str(f.path) for f in files)}")
+    m = result.metrics
+    lines = [f"out-of-fold ({result.validation}): AUROC {m['auroc']:.4f}, AUPRC {m['auprc']:.4f}, "
+             f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}, TPR@5%FPR {m['tpr_at_5pct_fpr']:.3f}",
+             f"model written to {args.out} (model.onnx, detector.json); "
+             f"evaluate with: hygiene eval-detector FILE --detector {args.out}"]
+    summary = {"command": "train-detector", "out": str(args.out), "validation": result.validation,
+               "features": list(families), "metrics": m,
+               **{k: training[k] for k in ("n_rows", "n_human", "n_machine", "unscorable")}}
+    return finish(args, lines, summary)
+
+
+def _read_reference(paths: list[str], text_column: str) -> list[str]:
+    """Human documents for the reference model: .txt/.md files one per line, parquet/JSONL by ``text_column``."""
+    from hygiene.config import CleanConfig
+    from hygiene.io.shards import open_shards
+    from hygiene.pipeline.stream import signal_batches
+
+    docs: list[str] = []
+    shards = []
+    for path in map(Path, paths):
+        if path.suffix in (".txt", ".text", ".md") and path.is_file():
+            docs.extend(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        else:
+            shards.append(path)
+    if shards:
+        config = CleanConfig(text_column=text_column)
+        for item in signal_batches(open_shards(shards, text_column), config):
+            docs.extend(item.batch.texts)
+    return docs
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ from hygiene.io.jsonl import widened_columns
 from hygiene.io.shards import Shard, count_rows, open_shards
 from hygiene.io.sinks import open_sink
 from hygiene.progress import NullProgress, Progress
-from hygiene.thresholds import Threshold, resolve_threshold
+from hygiene.thresholds import Threshold, domain_report, resolve_threshold
 
 from . import rundir
 from .card import write_card
@@ -289,6 +289,7 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     manifest["near_dedup"] = _near_info(filters)
     detector = steps[0] if steps and isinstance(steps[0], DetectorStep) else None
     manifest["detector"] = _detector_info(detector, config)
+    manifest["domain_check"] = domain_report(scores, config)
     manifest["summary"]["removed_examples"] = picks.examples(texts, [(s.name, k) for s, k in zip(shards, sizes)])
     manifest["outputs"] = write_card(out, manifest)
     manifest["run"] = rundir.read_marker(out)  # a finished run stays marked once .work/ is gone

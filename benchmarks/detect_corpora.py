@@ -1,0 +1,98 @@
+"""The labelled sets the accuracy benchmarks read: the shared detect sets and two human-only domains.
+
+- ``../shared/data/detect/*.jsonl``: seven sets (news = xsum, stories = writing), human and machine rows;
+- ``wikitext2_test``: paragraphs of ``../shared/data/text/wikitext-2/test.txt`` (human, encyclopedia);
+  WikiText's tokenisation is undone (" @-@ " -> "-", " , " -> ", " ...), headings dropped; a document is a
+  run of consecutive sentences of one paragraph without ``<unk>`` (>= 40 words, cut at 200): 346 of them;
+- ``python_docs``: every distinct document the demo builds from this Python's own documentation
+  (:func:`hygiene.demo.human_documents`, human, technical prose).
+
+``wikitext2_valid``: the same construction over the second half of ``valid.txt`` (300 documents): a
+human-only *training* domain, never a test set. The first half of ``valid.txt`` is the text the ``ref``
+family's n-gram reference is counted on (benchmarks/detect_features.py), so the two never share an article.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+DETECT_DIR = SHARED / "detect"
+WIKITEXT_DIR = SHARED / "text" / "wikitext-2"
+HUMAN_DOMAINS = ("wikitext2_test", "python_docs")
+EXTRA_HUMAN = ("wikitext2_valid",)  # human-only training domain (second half of valid.txt), never a test set
+
+_DETOKENIZE = [(" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), (" , ", ", "), (" . ", ". "), (" ; ", "; "),
+               (" : ", ": "), (" 's ", "'s "), (" n't ", "n't "), ("( ", "("), (" )", ")")]
+
+
+def detokenize(line: str) -> str:
+    text = line.strip()
+    for old, new in _DETOKENIZE:
+        text = text.replace(old, new)
+    text = re.sub(r" ([.,;:!?])$", r"\1", text)
+    return re.sub(r'" ([^"]*?) "', r'"\1"', text)
+
+
+def wikitext_lines(split: str, half: str | None = None) -> list[str]:
+    """The lines of a WikiText-2 split; ``half`` "first" / "second" keeps the lines before / from its middle
+    (different articles: the valid split's halves feed the n-gram reference and the extra human domain)."""
+    lines = (WIKITEXT_DIR / f"{split}.txt").read_text(encoding="utf-8").splitlines()
+    middle = len(lines) // 2
+    return {None: lines, "first": lines[:middle], "second": lines[middle:]}[half]
+
+
+def wikitext_documents(split: str = "test", n: int = 500, seed: int = 0, half: str | None = None) -> list[str]:
+    """Runs of consecutive ``<unk>``-free sentences of one paragraph, >= 40 words, cut at 200 words."""
+    docs = []
+    for line in wikitext_lines(split, half):
+        line = line.strip()
+        if not line or line.startswith("="):
+            continue
+        run: list[str] = []
+        for sentence in [*re.split(r"(?<= \.) ", line), "<unk>"]:
+            if "<unk>" not in sentence:
+                run.append(sentence)
+                continue
+            words = detokenize(" ".join(run)).split()
+            if len(words) >= 40:
+                docs.append(" ".join(words[:200]))
+            run = []
+    return random.Random(seed).sample(docs, min(n, len(docs)))
+
+
+def python_docs_documents() -> list[str]:
+    from hygiene.demo import human_documents
+
+    for n in range(400, 0, -1):  # every distinct document this Python has (364 on 3.13)
+        try:
+            return [doc["text"] for doc in human_documents(n, seed=0)]
+        except ValueError:
+            continue
+    return []
+
+
+def detect_sets() -> list[str]:
+    return sorted(p.stem for p in DETECT_DIR.glob("*.jsonl"))
+
+
+def load_set(name: str) -> tuple[list[str], np.ndarray]:
+    """(texts, labels: 0 human, 1 machine) of one set by name."""
+    if name == "wikitext2_test":
+        texts = wikitext_documents()
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    if name == "wikitext2_valid":
+        texts = wikitext_documents("valid", n=300, half="second")
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    if name == "python_docs":
+        texts = python_docs_documents()
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    with (DETECT_DIR / f"{name}.jsonl").open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [r["text"] for r in rows], np.array([r["label"] for r in rows], dtype=np.int64)

@@ -1,0 +1,356 @@
+"""Detector accuracy beyond the summary statistics: single features and learned heads over feature families,
+measured on unseen data only, from the per-token cache of benchmarks/token_cache.py (no forward pass here).
+
+Protocols (every learned number is on rows the head never saw, and never on an article it saw):
+
+- leave-one-set-out: train on the other shared sets, test on this one. The sets share source articles
+  (every xsum set holds the same 150 human articles; a machine row continues its human row's opening), so
+  training rows whose article (first 60 characters) occurs in the test set are dropped first;
+- cross-domain: train on every xsum (news) set, test on each writing (stories) set, and the reverse;
+- human domains: trained on all seven sets, tested on WikiText-2 test paragraphs and this Python's
+  documentation (human only: the false-positive rate at the shipped threshold).
+
+The shipped threshold is chosen the way `train-detector` chooses it: on out-of-fold logits of the training
+human rows (leave-one-set-out inside the training sets), at ``--fpr``; zero-shot statistics use the same
+rule on their raw scores (the training sets' human rows). TPR at 1 % FPR uses each test set's own human
+rows (an oracle per-set threshold, as in the earlier tables).
+
+    .venv/bin/python benchmarks/detect_features.py [--candidates NAME ...] [--fpr 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+
+from detect_corpora import EXTRA_HUMAN, HUMAN_DOMAINS, detect_sets  # noqa: E402
+from token_cache import load  # noqa: E402
+
+from detectors.calibration import threshold_at_fpr  # noqa: E402
+from detectors.features import FAMILIES, compute_features, families_contexts, feature_names, sentence_ends  # noqa: E402
+from detectors.supervised import fit, head_logits  # noqa: E402
+
+GPT_SETS = ("writing_gpt-3.5-turbo", "writing_gpt-4", "xsum_gpt-3.5-turbo", "xsum_gpt-4")
+BASE_SETS = ("writing_gpt-neo-2.7B", "xsum_gpt2-xl", "xsum_opt-2.7b")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A zero-shot feature (``families`` empty, ``feature`` named, sign +1 = higher is machine) or a head."""
+
+    name: str
+    families: tuple[str, ...] = ()
+    feature: str | None = None
+    sign: float = 1.0
+    hidden: int = 0
+    only: tuple[str, ...] | None = None  # learned over these feature names only (a subset of the families)
+
+
+CANDIDATES = {c.name: c for c in [
+    Candidate("likelihood", feature="likelihood"),
+    Candidate("log_rank", feature="log_rank"),
+    Candidate("fast_detectgpt", feature="fast_detectgpt"),
+    Candidate("chat_likelihood", feature="chat_likelihood"),
+    Candidate("chat_gain", feature="chat_gain"),
+    Candidate("binoculars_raw_chat", feature="binoculars_raw_chat"),
+    Candidate("binoculars_chat_raw", feature="binoculars_chat_raw"),
+    Candidate("fdg_chat_sampler", feature="fdg_chat_sampler"),
+    Candidate("fdg_raw_sampler", feature="fdg_raw_sampler"),
+    Candidate("ratio_tri", feature="ratio_tri"),
+    Candidate("ratio_uni", feature="ratio_uni"),
+    Candidate("head:zeroshot", ("zeroshot",)),
+    Candidate("head:zeroshot+dist", ("zeroshot", "dist")),
+    Candidate("head:zeroshot+chat", ("zeroshot", "chat")),
+    Candidate("head:zeroshot+dist+chat", ("zeroshot", "dist", "chat")),
+    Candidate("head:zeroshot+chat+cross", ("zeroshot", "chat", "cross")),
+    Candidate("head:zeroshot+dist+chat+cross", ("zeroshot", "dist", "chat", "cross")),
+    Candidate("head:zeroshot+ref", ("zeroshot", "ref")),
+    Candidate("head:zeroshot+dist+ref", ("zeroshot", "dist", "ref")),
+    Candidate("mlp:zeroshot+dist+ref", ("zeroshot", "dist", "ref"), hidden=16),
+    Candidate("head:all", ("zeroshot", "dist", "chat", "cross", "ref")),
+    Candidate("mlp:zeroshot+dist+chat+cross", ("zeroshot", "dist", "chat", "cross"), hidden=16),
+]}
+
+
+class Bench:
+    """Features of every set, computed once per family from the token cache."""
+
+    def __init__(self, sets: list[str], reference, contexts: tuple[str, ...] = ("raw",)) -> None:
+        self.reference = reference
+        self.boundary = sentence_ends(_tokenizer())
+        self.data = {}
+        for name in sets:
+            arrays, labels, texts = load(name, contexts)
+            if len(set(labels.tolist())) < (1 if name in (*HUMAN_DOMAINS, *EXTRA_HUMAN) else 2):
+                print(f"{name}: not enough rows scored in contexts {contexts} yet; left out", flush=True)
+                continue
+            self.data[name] = {"arrays": arrays, "labels": labels, "keys": np.array([t[:60] for t in texts])}
+        self.sets = list(self.data)
+        self._features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+    def features(self, name: str, families: tuple[str, ...]) -> dict[str, np.ndarray]:
+        out = {}
+        for family in families:
+            if (name, family) not in self._features:
+                self._features[name, family] = compute_features(self.data[name]["arrays"], (family,),
+                                                                reference=self.reference, boundary=self.boundary)
+            out.update(self._features[name, family])
+        return out
+
+    def matrix(self, name: str, candidate: Candidate) -> np.ndarray:
+        feats = self.features(name, candidate.families)
+        names = candidate.only or feature_names(candidate.families)
+        return np.column_stack([feats[n] for n in names])
+
+    def single(self, name: str, candidate: Candidate) -> np.ndarray:
+        family = next(f for f in ("zeroshot", "dist", "chat", "cross", "ref") if candidate.feature in
+                      feature_names((f,)))
+        return candidate.sign * self.features(name, (family,))[candidate.feature]
+
+
+def _tokenizer():
+    from transformers import AutoTokenizer
+
+    from detectors.lm import _resolve_source
+
+    source, _ = _resolve_source(None, None)
+    return AutoTokenizer.from_pretrained(source)
+
+
+def train_and_threshold(bench: Bench, candidate: Candidate, train_sets: list[str], drop_keys: set[str],
+                        fpr: float, extra: tuple[str, ...] = (), rule: str = "pooled"):
+    """Fit on ``train_sets`` + the human-only ``extra`` sets (rows of articles in ``drop_keys`` removed);
+    return (score function, threshold). The threshold is at ``fpr`` on the out-of-fold scores of the
+    training human rows: pooled (``rule="pooled"``) or the highest of the per-set thresholds ("worst-group")."""
+    xs, ys, gs = [], [], []
+    for g, name in enumerate([*train_sets, *extra]):
+        d = bench.data[name]
+        keep = ~np.isin(d["keys"], list(drop_keys)) if drop_keys else np.ones(len(d["labels"]), bool)
+        x = bench.single(name, candidate)[:, None] if candidate.feature else bench.matrix(name, candidate)
+        ok = keep & np.isfinite(x).all(1)
+        xs.append(x[ok])
+        ys.append(d["labels"][ok])
+        gs.append(np.full(ok.sum(), g))
+    x, y, groups = np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
+    if candidate.feature:
+        oof, score_fn = x[:, 0], (lambda name: bench.single(name, candidate))
+    else:
+        result = fit(x, y, groups=groups, hidden=candidate.hidden, target_fpr=fpr)
+        head = result.head
+        oof = result.oof_logits
+
+        def score_fn(name: str) -> np.ndarray:
+            return head_logits(head, np.nan_to_num(bench.matrix(name, candidate)))
+    if rule == "pooled":
+        return score_fn, threshold_at_fpr(oof[y == 0], fpr)
+    if rule == "worst-group":
+        return score_fn, max(threshold_at_fpr(oof[(y == 0) & (groups == g)], fpr) for g in np.unique(groups[y == 0]))
+    raise ValueError(rule)
+
+
+def evaluate(score: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+    ok = np.isfinite(score)
+    score, labels = score[ok], labels[ok]
+    human, machine = score[labels == 0], score[labels == 1]
+    out = {"fpr": float(np.mean(human >= threshold)) if human.size else None}
+    if machine.size and human.size:
+        out["auroc"] = float(roc_auc_score(labels, score))
+        out["tpr1"] = float(np.mean(machine >= threshold_at_fpr(human, 0.01)))
+        out["tpr"] = float(np.mean(machine >= threshold))
+    return out
+
+
+def run(bench: Bench, candidate: Candidate, fpr: float, extra: tuple[str, ...] = (), rule: str = "pooled") -> dict:
+    shared = [s for s in bench.sets if s not in HUMAN_DOMAINS and s not in EXTRA_HUMAN and s not in extra]
+    domains = [s for s in bench.sets if s in HUMAN_DOMAINS and s not in extra]
+    result = {"loso": {}, "cross": {}, "domains": {}}
+    for test in shared:
+        keys = set(bench.data[test]["keys"].tolist())
+        score_fn, thr = train_and_threshold(bench, candidate, [s for s in shared if s != test], keys, fpr, extra, rule)
+        result["loso"][test] = evaluate(score_fn(test), bench.data[test]["labels"], thr)
+    for domain in ("xsum", "writing"):
+        train = [s for s in shared if s.startswith(domain)]
+        score_fn, thr = train_and_threshold(bench, candidate, train, set(), fpr, extra, rule)
+        for test in shared:
+            if not test.startswith(domain):
+                result["cross"][test] = evaluate(score_fn(test), bench.data[test]["labels"], thr)
+    score_fn, thr = train_and_threshold(bench, candidate, shared, set(), fpr, extra, rule)
+    for test in domains:
+        result["domains"][test] = evaluate(score_fn(test), bench.data[test]["labels"], thr)
+    return result
+
+
+def summary_row(name: str, r: dict) -> str:
+    loso = r["loso"]
+
+    def mean(sets, key, where="loso"):
+        values = [r[where][s][key] for s in sets if s in r[where] and r[where][s].get(key) is not None]
+        return f"{np.mean(values):.3f}" if values else "-"
+
+    gpt_min = min((loso[s]["auroc"] for s in GPT_SETS if s in loso), default=float("nan"))
+    tpr1 = "/".join(f"{loso[s]['tpr1']:.2f}" for s in GPT_SETS if s in loso)
+    base = "/".join(f"{loso[s]['auroc']:.3f}" for s in BASE_SETS if s in loso)
+    fprs = [loso[s]["fpr"] for s in loso] + [r["domains"][s]["fpr"] for s in r["domains"]]
+    dom = "/".join(f"{r['domains'][s]['fpr']:.3f}" for s in r["domains"])
+    shared = list(loso)
+    return (f"| {name} | {mean(GPT_SETS, 'auroc')} | {gpt_min:.3f} | {tpr1} | {base or '-'} | "
+            f"{mean(shared, 'auroc')} | {mean(GPT_SETS, 'auroc', 'cross')} | {mean(BASE_SETS, 'auroc', 'cross')} | "
+            f"{mean(shared, 'auroc', 'cross')} | {mean(shared, 'tpr')} | "
+            f"{max(loso[s]['fpr'] for s in loso):.3f} | {dom or '-'} | {max(fprs):.3f} |")
+
+
+HEADER = ("| detector | GPT sets mean AUROC (LOSO) | GPT min | TPR@1%FPR per GPT set (w3.5/w4/x3.5/x4) | "
+          "base sets AUROC (neo/gpt2-xl/opt) | all sets mean (LOSO) | cross-domain GPT mean | cross-domain base mean | "
+          "cross-domain all | TPR at shipped thr (mean, LOSO) | max FPR, held-out shared set | "
+          "FPR wikitext/python docs | worst FPR |\n" + "|---" * 13 + "|")
+
+
+def domain_table(bench: Bench, candidate: Candidate, fpr: float, extra: tuple[str, ...] = (), repeats: int = 20,
+                 size: int = 300) -> str:
+    """How often :func:`detectors.domain.domain_check` says "outside the calibration's domain".
+
+    The detector (trained on all shared sets for a learned candidate) scores everything; each repeat
+    splits every shared set's rows at random into a reference half and a corpus half. In-domain corpora mix
+    corpus-half human and machine rows of the reference's own sets at 0-50 % machine (false alarms);
+    shifted corpora are a human domain the reference never saw (WikiText-2, Python docs), alone or with
+    30 % shared-set machine rows, and stories scored against a news-only reference (the risk cross-domain case).
+    """
+    from detectors.domain import domain_check
+
+    shared = [s for s in bench.sets if s not in HUMAN_DOMAINS and s not in EXTRA_HUMAN and s not in extra]
+    score_fn, _ = train_and_threshold(bench, candidate, shared, set(), fpr, extra)
+    scores = {name: score_fn(name) for name in bench.sets}
+    rng = np.random.default_rng(0)
+    cases: dict[str, list[bool]] = {}
+    for _ in range(repeats):
+        ref_h, ref_m, pool = {}, {}, {}
+        for name in shared:
+            labels = bench.data[name]["labels"]
+            order = rng.permutation(len(labels))
+            half = order[: len(order) // 2]
+            ref = np.zeros(len(labels), bool)
+            ref[half] = True
+            ref_h[name], ref_m[name] = scores[name][ref & (labels == 0)], scores[name][ref & (labels == 1)]
+            pool[name] = (scores[name][~ref & (labels == 0)], scores[name][~ref & (labels == 1)])
+        human = np.concatenate(list(ref_h.values()))
+        machine = np.concatenate(list(ref_m.values()))
+        pool_h = np.concatenate([h for h, _ in pool.values()])
+        pool_m = np.concatenate([m for _, m in pool.values()])
+
+        def check(corpus, h=human, m=machine):
+            return domain_check(corpus, h, m, seed=int(rng.integers(1 << 30)), resamples=100).outside
+
+        for share in (0.0, 0.1, 0.3, 0.5):
+            k = round(share * size)
+            corpus = np.concatenate([rng.choice(pool_m, k, replace=False), rng.choice(pool_h, size - k, replace=False)])
+            cases.setdefault(f"in domain, {share:.0%} machine", []).append(check(corpus))
+        for domain in [s for s in bench.sets if s in HUMAN_DOMAINS and s not in extra]:
+            own = scores[domain][np.isfinite(scores[domain])]
+            corpus = rng.choice(own, min(size, len(own)), replace=False)
+            cases.setdefault(f"{domain}, human only", []).append(check(corpus))
+            k = round(0.3 * len(corpus))
+            mixed = np.concatenate([corpus[: len(corpus) - k], rng.choice(pool_m, k, replace=False)])
+            cases.setdefault(f"{domain}, 30 % machine (shared sets)", []).append(check(mixed))
+        news_h = np.concatenate([ref_h[n] for n in shared if n.startswith("xsum")])
+        news_m = np.concatenate([ref_m[n] for n in shared if n.startswith("xsum")])
+        story_h = np.concatenate([pool[n][0] for n in shared if n.startswith("writing")])
+        story_m = np.concatenate([pool[n][1] for n in shared if n.startswith("writing")])
+        n_story = min(size, len(story_h))  # the writing sets' corpus halves hold ~200 human rows
+        for share in (0.0, 0.3):
+            k = round(share * n_story)
+            corpus = np.concatenate([rng.choice(story_m, k, replace=False), rng.choice(story_h, n_story - k,
+                                                                                      replace=False)])
+            cases.setdefault(f"stories vs news-only reference, {share:.0%} machine", []).append(
+                check(corpus, news_h, news_m))
+    lines = [f"| corpus (<= {size} docs, {repeats} repeats) | flagged outside the domain |", "|---|---|"]
+    lines += [f"| {name} | {np.mean(flags):.0%} |" for name, flags in cases.items()]
+    return "\n".join(lines)
+
+
+def shipped_likelihood_fpr(bench: Bench) -> str:
+    """The shipped default's false-positive rate (likelihood at detectors/calibrations' threshold) per set."""
+    from detectors.calibration import default_calibration
+
+    threshold = default_calibration().threshold
+    fprs = []
+    for name in bench.sets:
+        score = bench.single(name, CANDIDATES["likelihood"])
+        human = score[(bench.data[name]["labels"] == 0) & np.isfinite(score)]
+        fprs.append(f"{name} {np.mean(human >= threshold):.3f} (n={human.size})")
+    return f"shipped likelihood threshold {threshold:.4f}, FPR on human rows: " + ", ".join(fprs)
+
+
+def bench_contexts(bench: Bench) -> str:
+    return ",".join(sorted({k.split("_")[0] for d in bench.data.values() for k in d["arrays"].fields
+                            if k.split("_")[0] in ("raw", "chat")}))
+
+
+def build_reference(source: str):
+    """A trigram model of human text: the first half of WikiText-2 *valid* (never scored here)."""
+    from detect_corpora import detokenize, wikitext_lines
+
+    from detectors.ngram import NgramModel
+
+    tok = _tokenizer()
+    if source != "wikitext-valid":
+        raise ValueError(source)
+    lines = [detokenize(line).replace("<unk>", "").strip() for line in wikitext_lines("valid", "first")]
+    docs = [line for line in lines if line and not line.startswith("=")]
+    ids = tok(docs, add_special_tokens=False)["input_ids"]
+    return NgramModel.fit(ids, len(tok), {"source": "first half of wikitext-2 valid.txt, detokenized"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES))
+    parser.add_argument("--sets", nargs="*", default=None)
+    parser.add_argument("--fpr", type=float, default=0.05)
+    parser.add_argument("--max-tokens", type=int, default=None, help="score only the first N tokens (cache head)")
+    parser.add_argument("--extra", nargs="*", default=[], help="human-only sets added to every training set "
+                        "(e.g. wikitext2_valid); they are then not evaluated")
+    parser.add_argument("--rule", choices=["pooled", "worst-group"], default="pooled",
+                        help="threshold rule on the training human rows' out-of-fold scores (default pooled)")
+    parser.add_argument("--json", type=Path, default=None, help="write every per-set figure here")
+    parser.add_argument("--domain-check", nargs="*", default=[], metavar="CANDIDATE",
+                        help="also measure detectors.domain.domain_check with these candidates' scores")
+    args = parser.parse_args(argv)
+    sets = [*(args.sets or [*detect_sets(), *HUMAN_DOMAINS]), *(e for e in args.extra if e not in (args.sets or []))]
+    start = time.perf_counter()
+    reference = build_reference("wikitext-valid")
+    chosen = [CANDIDATES[name] for name in [*args.candidates, *args.domain_check]]
+    families = {f for c in chosen for f in c.families} | {
+        f for c in chosen if c.feature for f in FAMILIES if c.feature in FAMILIES[f]}
+    bench = Bench(sets, reference, families_contexts(sorted(families)))
+    if args.max_tokens:
+        for d in bench.data.values():
+            d["arrays"] = d["arrays"].head(args.max_tokens)
+    rows = ", ".join(f"{name} {len(d['labels'])}" for name, d in bench.data.items())
+    print(f"reference: {reference.meta}; contexts {bench_contexts(bench)}; rows: {rows}; "
+          f"setup {time.perf_counter() - start:.0f} s\n")
+    print(shipped_likelihood_fpr(bench) + "\n")
+    print(HEADER)
+    results = {}
+    for name in args.candidates:
+        results[name] = r = run(bench, CANDIDATES[name], args.fpr, tuple(args.extra), args.rule)
+        print(summary_row(name, r), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                             "results": results}, indent=1))
+    for name in args.domain_check:
+        print(f"\n### domain check, {name} scores\n")
+        print(domain_table(bench, CANDIDATES[name], args.fpr, tuple(args.extra)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

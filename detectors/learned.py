@@ -1,0 +1,198 @@
+"""A learned detector over token-distribution features (:mod:`detectors.features`), saved as a model directory.
+
+The successor of :mod:`detectors.supervised` for feature families beyond the six summary statistics: the
+same head (:class:`~detectors.supervised.Head`, standardisation inside, logistic regression or a small MLP),
+the same out-of-fold protocol (:func:`~detectors.supervised.fit`), ONNX export and onnxruntime serving; what
+is new is what it reads. A model directory holds ``model.onnx``, ``detector.json`` (format
+``corpus-hygiene-features``: feature families and names, scorer, window, chat prompt, training-data hashes,
+out-of-fold metrics, calibration, threshold) and, when the ``ref`` family is used, ``reference.npz``, the
+human-text n-gram model built at training time from text the user supplied. The directory alone is enough
+to load it: :func:`load_trained` opens either format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .features import compute_features, families_contexts, feature_names, sentence_ends
+from .files import write_text_atomic
+from .probability import ProbabilityCalibration
+from .tokens import DEFAULT_CHAT_PROMPT, TokenScorer
+
+__all__ = ["SHIPPED_DIR", "FORMAT", "FeatureConfig", "FeatureDetector", "featurize", "fit_reference",
+           "load_trained", "save_feature_model"]
+
+FORMAT, VERSION = "corpus-hygiene-features", 1
+REFERENCE_FILE = "reference.npz"
+_ZEROSHOT = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")
+SHIPPED_DIR = Path(__file__).resolve().parent / "calibrations" / "smollm2-135m-features"
+"""The shipped (opt-in) feature detector's model directory: head, threshold, calibration; see its detector.json."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """What a learned detector reads: feature ``families`` of ``scorer``'s per-token statistics."""
+
+    scorer: str
+    families: tuple[str, ...]
+    max_tokens: int = 512
+    normalize: str = "none"
+    chat_prompt: str = DEFAULT_CHAT_PROMPT
+    reference: str | None = None  # file name of the n-gram reference inside the model directory
+
+    def __post_init__(self) -> None:
+        feature_names(self.families)  # validates the family names
+        if "ref" in self.families and self.reference is None:
+            raise ValueError("the ref family needs a human-text reference model")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return feature_names(self.families)
+
+    @property
+    def contexts(self) -> tuple[str, ...]:
+        return families_contexts(self.families)
+
+
+def fit_reference(lm, human_texts: list[str], source: str):
+    """The ``ref`` family's human-text trigram model, counted over ``human_texts`` in the scorer's tokens."""
+    from .ngram import NgramModel
+
+    texts = [t for t in human_texts if t.strip()]
+    if not texts:
+        raise ValueError("the reference model needs human text (none given)")
+    ids = lm.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return NgramModel.fit(ids, len(lm.tokenizer), {"source": source})
+
+
+def featurize(scorer: TokenScorer, config: FeatureConfig, texts: list[str], *, reference=None,
+              chunk: int = 64, advance=None) -> np.ndarray:
+    """(n, len(config.names)) features of ``texts``, scored ``chunk`` texts at a time (NaN rows: unscorable).
+    ``advance(k)`` is called after each chunk (a progress hook)."""
+    boundary = sentence_ends(scorer.lm.tokenizer) if "dist" in config.families else None
+    rows = []
+    for start in range(0, len(texts), chunk):
+        arrays = scorer.arrays(texts[start:start + chunk])
+        feats = compute_features(arrays, config.families, reference=reference, boundary=boundary)
+        rows.append(np.column_stack([feats[name] for name in config.names]))
+        if advance is not None:
+            advance(arrays.size)
+    return np.vstack(rows) if rows else np.zeros((0, len(config.names)))
+
+
+def save_feature_model(result, config: FeatureConfig, out_dir: Path, training: dict, reference=None) -> Path:
+    """Write ``model.onnx``, ``detector.json`` (and ``reference.npz``) for a :func:`supervised.fit` result."""
+    from .supervised import export_onnx
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.reference is not None:
+        if reference is None:
+            raise ValueError("config names a reference model but none was given")
+        tmp = out_dir / f".{config.reference}.tmp.npz"
+        reference.save(tmp)
+        tmp.replace(out_dir / config.reference)
+    tmp = out_dir / ".model.onnx.tmp"
+    export_onnx(result.head, tmp)
+    tmp.replace(out_dir / "model.onnx")
+    meta = {
+        "format": FORMAT, "version": VERSION, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "features": {**asdict(config), "families": list(config.families), "names": list(config.names)},
+        "head": {"hidden": result.hidden, "n_features": int(len(result.head.mean))},
+        "training": training, "validation": result.validation, "out_of_fold": result.metrics,
+        "calibration": result.calibration.to_dict(),
+        "threshold": {"logit": result.threshold, "target_fpr": result.target_fpr,
+                      "chosen_on": "out-of-fold logits of the human training rows"},
+        "reliability": result.reliability,
+    }
+    write_text_atomic(out_dir / "detector.json", json.dumps(meta, indent=2) + "\n")
+    return out_dir
+
+
+class FeatureDetector:
+    """Load a ``corpus-hygiene-features`` model directory; ``score`` = logit (higher = machine)."""
+
+    def __init__(self, model_dir: str | Path, *, lm=None, device: str | None = None,
+                 providers: list[str] | None = None, batch_size: int = 16) -> None:
+        from .supervised import OnnxHead
+
+        model_dir = Path(model_dir)
+        self.meta = _read_meta(model_dir)
+        if self.meta.get("format") != FORMAT or self.meta.get("version") != VERSION:
+            raise ValueError(f"{model_dir}: format {self.meta.get('format')!r} v{self.meta.get('version')} is not "
+                             f"{FORMAT!r} v{VERSION}")
+        spec = {k: v for k, v in self.meta["features"].items() if k != "names"}
+        self.config = FeatureConfig(**{**spec, "families": tuple(spec["families"])})
+        if list(self.config.names) != self.meta["features"]["names"]:
+            raise ValueError(f"{model_dir}: feature names differ from this version's {self.config.names}")
+        self.reference = None
+        if self.config.reference is not None:
+            from .ngram import NgramModel
+
+            self.reference = NgramModel.load(model_dir / self.config.reference)
+        self.lm = lm if lm is not None else _load_scorer(self.config.scorer, device)
+        if self.lm.name != self.config.scorer:
+            raise ValueError(f"model was trained on features of scorer {self.config.scorer!r}, got {self.lm.name!r}")
+        self.scorer = TokenScorer(self.lm, contexts=self.config.contexts, max_tokens=self.config.max_tokens,
+                                  batch_size=batch_size, normalize=self.config.normalize,
+                                  chat_prompt=self.config.chat_prompt)
+        self._boundary = sentence_ends(self.lm.tokenizer) if "dist" in self.config.families else None
+        self.head = OnnxHead(model_dir / "model.onnx", providers)
+        self.calibration = ProbabilityCalibration.from_dict(self.meta["calibration"])
+        self.threshold = float(self.meta["threshold"]["logit"])
+        self.max_tokens = self.config.max_tokens
+        self.name = f"features:{model_dir.name}"
+
+    def statistics(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Zero-shot statistics, every feature, ``supervised`` (logit) and ``p_machine``, from one pass per
+        context; NaN for unscorable texts (with ``reason``)."""
+        arrays = self.scorer.arrays(texts)
+        zeroshot = compute_features(arrays, ("zeroshot",))
+        features = compute_features(arrays, self.config.families, reference=self.reference,
+                                    boundary=self._boundary)
+        logit = self.head(np.column_stack([features[name] for name in self.config.names]))
+        return {**{k: zeroshot[k] for k in _ZEROSHOT}, **features, "n_tokens": arrays.lengths.astype(np.int64),
+                "truncated": arrays.truncated, "reason": arrays.reason, "supervised": logit,
+                "p_machine": self.calibration.predict(logit)}
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        return self.statistics(texts)["supervised"]
+
+    def probability(self, texts: list[str]) -> np.ndarray:
+        return self.statistics(texts)["p_machine"]
+
+
+def load_trained(model_dir: str | Path, **kwargs):
+    """The detector of a model directory from ``hygiene train-detector``, whichever format it has."""
+    from .supervised import FORMAT as SUPERVISED_FORMAT
+    from .supervised import SupervisedDetector
+
+    fmt = _read_meta(Path(model_dir)).get("format")
+    if fmt == FORMAT:
+        return FeatureDetector(model_dir, **kwargs)
+    if fmt == SUPERVISED_FORMAT:
+        return SupervisedDetector(model_dir, **kwargs)
+    raise ValueError(f"{model_dir}: unknown model format {fmt!r}")
+
+
+def _read_meta(model_dir: Path) -> dict:
+    meta_path = model_dir / "detector.json"
+    if not meta_path.is_file() or not (model_dir / "model.onnx").is_file():
+        raise FileNotFoundError(f"{model_dir} is not a trained model directory (needs detector.json and "
+                                "model.onnx; create one with `hygiene train-detector`)")
+    return json.loads(meta_path.read_text(encoding="utf-8"))
+
+
+def _load_scorer(scorer: str, device: str | None):
+    from .lm import default_model_path, load_causal_lm
+
+    try:  # the offline default is recorded by its file stem; anything else by what was loaded
+        default = default_model_path().stem
+    except ModuleNotFoundError:
+        default = None
+    return load_causal_lm(None if scorer == default else scorer, device=device)

