@@ -18,6 +18,7 @@ from detectors.dedup_config import DedupConfig
 from detectors.normalize import NORMALIZERS
 from detectors.statistics import STATISTICS
 from hygiene.errors import ConfigError
+from hygiene.io import columns as C
 
 __all__ = [
     "DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "read_toml", "check_model_window", "ConfigError",
@@ -94,6 +95,10 @@ class CleanConfig(_Frozen):
         "where the steps run: local (this process) or ray (Ray Data stages; pip install 'corpus-hygiene[ray]')"))
     ray_address: str | None = Field(None, min_length=1, max_length=4096, description=(
         "Ray cluster to connect to (ray://host:10001, auto); None = start a local one with this machine's CPUs"))
+    output_format: Literal[C.OUTPUT_FORMATS] = Field(
+        "parquet", description="file format of the output shards (kept, removed, scored, quarantine)")
+    add_id: bool = Field(False, description="give kept rows the id column even when the input has none")
+    keep_work: bool = Field(False, description="keep the .work/ folder (signals, markers) after a finished run")
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

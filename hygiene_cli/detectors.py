@@ -9,6 +9,7 @@ from pathlib import Path
 from detectors.statistics import STATISTICS
 
 from .options import add_scoring_options, scoring_overrides
+from .summary import finish, say
 
 __all__ = ["register", "run_train", "run_eval", "COMMANDS"]
 
@@ -35,14 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Score labelled shards with the zero-shot LM, fit a small head on its statistics, measure it "
                     "out-of-fold, calibrate P(machine), export ONNX.",
         epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(train)
+    add_scoring_options(train)  # the zero-shot scorer: --model, --max-tokens, --normalize, ... as everywhere
+    train.add_argument("--label-column", default="label", help="0 = human, 1 = machine (default: label)")
     train.add_argument("--out", required=True, type=Path, help="model directory to write")
     train.add_argument("--hidden", type=int, default=16, help="MLP hidden units; 0 = logistic regression (default 16)")
-    train.add_argument("--calibration", choices=["isotonic", "platt"], default="isotonic")
+    train.add_argument("--probability-calibration", choices=["isotonic", "platt"], default="isotonic",
+                       help="how P(machine) is calibrated from the head's logits (default: isotonic)")
     train.add_argument("--fpr", type=float, default=0.01, help="target false-positive rate of the threshold")
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds when there is one file")
     train.add_argument("--embeddings", action="store_true", help="add MiniLM sentence embeddings to the features")
-    train.add_argument("--normalize", default="nfkc", help="text normalisation before scoring (default nfkc)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--features", default=None, metavar="FAMILIES",
                        help="comma-separated feature families of detectors.features (zeroshot, dist, chat, cross, "
@@ -63,23 +65,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--calibration", type=Path, help="calibration JSON from `hygiene calibrate`")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="FILE", help="parquet / JSONL shards or directories")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label", help="0 = human, 1 = machine (default: label)")
-    p.add_argument("--max-tokens", type=int, default=512)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--device", default=None, help="cuda, cpu, ...; default CUDA when available")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
 def run_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from detectors.lm import load_causal_lm
     from detectors.supervised import FeatureSpec, fit, save_model, zeroshot_features
     from detectors.zeroshot import ZeroShotDetector
-    from hygiene.config import ConfigError
+    from hygiene.config import ConfigError, load_config
     from hygiene.detector_eval import read_labelled
     from hygiene.io.shards import ShardError
 
@@ -87,7 +79,12 @@ def run_train(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.fpr < 1.0:
         raise ConfigError(f"--fpr must be between 0 and 1, got {args.fpr}")
-    files = read_labelled(args.inputs, text_column=args.text_column, label_column=args.label_column)
+    settings = load_config(args.config, scoring_overrides(args))
+    det = settings.detector
+    if det.kind != "zeroshot":
+        raise ConfigError(f"train-detector fits a head on the zero-shot statistics of one LM (--model); "
+                          f"--detector {det.kind} cannot be trained on", setting="detector.kind")
+    files = read_labelled(args.inputs, text_column=settings.text_column, label_column=args.label_column)
     texts = [t for f in files for t in f.texts]
     labels = np.concatenate([f.labels for f in files])
     groups = np.concatenate([[i] * len(f.texts) for i, f in enumerate(files)])
@@ -95,11 +92,11 @@ def run_train(args: argparse.Namespace) -> int:
         found = sorted(set(labels.tolist()))
         raise ShardError(f"training needs both human (0) and machine (1) rows; the inputs have labels {found}")
     if args.features is not None:
-        return _train_features(args, files, texts, labels, groups)
+        return _train_features(args, settings, files, texts, labels, groups)
     if args.reference:
         raise ConfigError("--reference goes with --features ...,ref (the human-text model of the ref family)")
-    zs = ZeroShotDetector(load_causal_lm(device=args.device), max_tokens=args.max_tokens,
-                          batch_size=args.batch_size, normalize=args.normalize)
+    zs = ZeroShotDetector(load_causal_lm(det.model, device=det.device), max_tokens=det.max_tokens,
+                          batch_size=det.batch_size, normalize=det.normalize)
     progress = TqdmProgress(enabled=not args.quiet)
     progress.start("score", len(texts))
     stats = []
@@ -112,14 +109,14 @@ def run_train(args: argparse.Namespace) -> int:
     if args.embeddings:
         from detectors.embed import SentenceEncoder
 
-        encoder = SentenceEncoder(device=args.device)
+        encoder = SentenceEncoder(device=det.device)
         x, encoder_name = np.hstack([x, encoder.encode(texts)]), encoder.name
     ok = np.isfinite(x).all(1)
     if (~ok).any():
-        print(f"left out {int((~ok).sum())} unscorable rows (empty or too short)")
+        say(args, f"left out {int((~ok).sum())} unscorable rows (empty or too short)")
     result = fit(x[ok], labels[ok], groups=groups[ok] if len(files) > 1 else None, folds=args.folds,
-                 hidden=args.hidden, calibration=args.calibration, target_fpr=args.fpr, seed=args.seed)
-    spec = FeatureSpec(scorer=zs.lm.name, max_tokens=args.max_tokens, normalize=args.normalize,
+                 hidden=args.hidden, calibration=args.probability_calibration, target_fpr=args.fpr, seed=args.seed)
+    spec = FeatureSpec(scorer=zs.lm.name, max_tokens=det.max_tokens, normalize=det.normalize,
                        embedding=encoder_name)
     training = {
         "files": [{"path": str(f.path), "sha256": f.sha256, "rows": len(f.texts), "quarantined": f.quarantined}
@@ -131,17 +128,19 @@ def run_train(args: argparse.Namespace) -> int:
     from hygiene.detector import save_reference  # the out-of-fold scores: `risk`'s reference for this detector
 
     save_reference(args.out, result.oof_logits, labels[ok], name=f"supervised:{args.out.name}", scorer=zs.lm.name,
-                   max_tokens=args.max_tokens, source=f"out-of-fold logits ({result.validation}) of the "
+                   max_tokens=det.max_tokens, source=f"out-of-fold logits ({result.validation}) of the "
                    f"{int(ok.sum())} training rows of {', '.join(str(f.path) for f in files)}")
     m = result.metrics
-    print(f"out-of-fold ({result.validation}): AUROC {m['auroc']:.4f}, AUPRC {m['auprc']:.4f}, "
-          f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}, TPR@5%FPR {m['tpr_at_5pct_fpr']:.3f}")
-    print(f"model written to {args.out} (model.onnx, detector.json); "
-          f"evaluate with: hygiene eval-detector FILE --detector {args.out}")
-    return 0
+    lines = [f"out-of-fold ({result.validation}): AUROC {m['auroc']:.4f}, AUPRC {m['auprc']:.4f}, "
+             f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}, TPR@5%FPR {m['tpr_at_5pct_fpr']:.3f}",
+             f"model written to {args.out} (model.onnx, detector.json); "
+             f"evaluate with: hygiene eval-detector FILE --detector {args.out}"]
+    summary = {"command": "train-detector", "out": str(args.out), "validation": result.validation,
+               "metrics": m, **{k: training[k] for k in ("n_rows", "n_human", "n_machine", "unscorable")}}
+    return finish(args, lines, summary)
 
 
-def _train_features(args: argparse.Namespace, files, texts: list[str], labels, groups) -> int:
+def _train_features(args: argparse.Namespace, settings, files, texts: list[str], labels, groups) -> int:
     """`train-detector --features`: a head over detectors.features families (the detectors.learned format)."""
     import numpy as np
 
@@ -154,25 +153,26 @@ def _train_features(args: argparse.Namespace, files, texts: list[str], labels, g
 
     from .progress import TqdmProgress
 
+    det = settings.detector
     families = tuple(f.strip() for f in args.features.split(",") if f.strip())
     if args.embeddings:
         raise ConfigError("--embeddings is not available with --features")
     if ("ref" in families) != bool(args.reference):
         raise ConfigError("the ref feature family and --reference go together (human text for its n-gram model)")
     try:
-        config = FeatureConfig(scorer="", families=families, max_tokens=args.max_tokens, normalize=args.normalize,
+        config = FeatureConfig(scorer="", families=families, max_tokens=det.max_tokens, normalize=det.normalize,
                                reference="reference.npz" if args.reference else None)
     except ValueError as error:
         raise ConfigError(f"--features {args.features}: {error}") from None
-    lm = load_causal_lm(device=args.device)
+    lm = load_causal_lm(det.model, device=det.device)
     config = FeatureConfig(**{**config.__dict__, "scorer": lm.name})
     reference = None
     if args.reference:
-        human = _read_reference(args.reference, args.text_column)
+        human = _read_reference(args.reference, settings.text_column)
         reference = fit_reference(lm, human, source=", ".join(str(p) for p in args.reference))
     try:
-        scorer = TokenScorer(lm, contexts=config.contexts, max_tokens=args.max_tokens, batch_size=args.batch_size,
-                             normalize=args.normalize, chat_prompt=config.chat_prompt)
+        scorer = TokenScorer(lm, contexts=config.contexts, max_tokens=det.max_tokens, batch_size=det.batch_size,
+                             normalize=det.normalize, chat_prompt=config.chat_prompt)
     except ValueError as error:  # a window longer than the model's, or no chat template for `chat`
         raise ConfigError(f"--features {args.features}: {error}") from None
     progress = TqdmProgress(enabled=not args.quiet)
@@ -181,9 +181,9 @@ def _train_features(args: argparse.Namespace, files, texts: list[str], labels, g
     progress.finish()
     ok = np.isfinite(x).all(1)
     if (~ok).any():
-        print(f"left out {int((~ok).sum())} unscorable rows (empty or too short)")
+        say(args, f"left out {int((~ok).sum())} unscorable rows (empty or too short)")
     result = fit(x[ok], labels[ok], groups=groups[ok] if len(files) > 1 else None, folds=args.folds,
-                 hidden=args.hidden, calibration=args.calibration, target_fpr=args.fpr, seed=args.seed)
+                 hidden=args.hidden, calibration=args.probability_calibration, target_fpr=args.fpr, seed=args.seed)
     training = {
         "files": [{"path": str(f.path), "sha256": f.sha256, "rows": len(f.texts), "quarantined": f.quarantined}
                   for f in files],
@@ -193,14 +193,17 @@ def _train_features(args: argparse.Namespace, files, texts: list[str], labels, g
     }
     save_feature_model(result, config, args.out, training, reference)
     save_reference(args.out, result.oof_logits, labels[ok], name=f"features:{args.out.name}", scorer=lm.name,
-                   max_tokens=args.max_tokens, source=f"out-of-fold logits ({result.validation}) of the "
+                   max_tokens=det.max_tokens, source=f"out-of-fold logits ({result.validation}) of the "
                    f"{int(ok.sum())} training rows of {', '.join(str(f.path) for f in files)}")
     m = result.metrics
-    print(f"out-of-fold ({result.validation}): AUROC {m['auroc']:.4f}, AUPRC {m['auprc']:.4f}, "
-          f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}, TPR@5%FPR {m['tpr_at_5pct_fpr']:.3f}")
-    print(f"model written to {args.out} (model.onnx, detector.json); "
-          f"evaluate with: hygiene eval-detector FILE --detector {args.out}")
-    return 0
+    lines = [f"out-of-fold ({result.validation}): AUROC {m['auroc']:.4f}, AUPRC {m['auprc']:.4f}, "
+             f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}, TPR@5%FPR {m['tpr_at_5pct_fpr']:.3f}",
+             f"model written to {args.out} (model.onnx, detector.json); "
+             f"evaluate with: hygiene eval-detector FILE --detector {args.out}"]
+    summary = {"command": "train-detector", "out": str(args.out), "validation": result.validation,
+               "features": list(families), "metrics": m,
+               **{k: training[k] for k in ("n_rows", "n_human", "n_machine", "unscorable")}}
+    return finish(args, lines, summary)
 
 
 def _read_reference(paths: list[str], text_column: str) -> list[str]:
@@ -246,11 +249,11 @@ def run_eval(args: argparse.Namespace) -> int:
         pass
     result = evaluate(args.inputs, config, threshold=threshold, threshold_source=source,
                       label_column=args.label_column, progress=TqdmProgress(enabled=not args.quiet))
-    print(format_table(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
-    print(f"written to {args.out}")
-    return 0
+    summary = {"command": "eval-detector", "out": str(args.out), "detector": result["detector"],
+               "threshold": result["threshold"], "overall": result["overall"]}
+    return finish(args, [format_table(result), f"written to {args.out}"], summary)
 
 
 def format_table(result: dict) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hygiene.errors import ConfigError, HygieneError
+from hygiene.io import columns as C
 
 from . import detectors as cli_detectors
 from .options import (
@@ -24,17 +25,31 @@ from .options import (
     scoring_overrides,
 )
 from .risk import add_risk_parser, run_risk
+from .summary import finish, quiet_libraries
 
 __all__ = ["main", "build_parser"]
 
-_EPILOG = """Outputs of clean: OUT/kept, OUT/removed, OUT/quarantine (parquet), OUT/manifest.json, OUT/report.html.
-kept + removed + quarantined always equals the input rows. An interrupted run resumes when rerun with
-the same inputs and settings; a finished one is replaced only with --overwrite."""
+_EPILOG = """Outputs of clean: OUT/kept, OUT/removed, OUT/quarantine (one file per input shard that has rows there,
+at the input's relative path), OUT/README.md (a Hugging Face dataset card: `datasets.load_dataset(OUT, "kept")`),
+OUT/manifest.json, OUT/report.html. kept + removed + quarantined always equals the input rows. An interrupted
+run resumes when rerun with the same inputs and settings; a finished one is replaced only with --overwrite."""
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, type=Path, help="output directory (created; must be empty or a run)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", required=True, type=Path, help="output directory (created; must be empty or a run)")
+    out.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    out.add_argument("--output-format", choices=C.OUTPUT_FORMATS,
+                     help="file format of the output shards (default: parquet)")
+    out.add_argument("--add-id", action="store_true",
+                     help="give kept rows the id column even when the input has none (SHARD:ROW)")
+    out.add_argument("--keep-work", action="store_true",
+                     help="keep OUT/.work/ (per-shard signals) after the run finishes; by default it is removed")
+
+
+def _output_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"output_format": args.output_format, "add_id": True if args.add_id else None,
+            "keep_work": True if args.keep_work else None}
 
 
 def _add_dedup_options(p: argparse.ArgumentParser) -> None:
@@ -86,8 +101,9 @@ def _dedup_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _job_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.command == "dedup":  # `clean --detector none`
         return {"text_column": args.text_column, "id_column": args.id_column, "batch_rows": args.batch_rows,
-                "detector.kind": "none", **_dedup_overrides(args), **engine_overrides(args)}
+                "detector.kind": "none", **_dedup_overrides(args), **engine_overrides(args), **_output_overrides(args)}
     return {
+        **_output_overrides(args),
         **scoring_overrides(args),
         **engine_overrides(args),
         "threshold": args.threshold,
@@ -98,10 +114,13 @@ def _job_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hygiene import __version__
+
     parser = argparse.ArgumentParser(
         prog="hygiene",
         description="Keep machine-generated text and near-duplicates out of training corpora.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s (corpus-hygiene) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     clean = sub.add_parser("clean", help="split shards into kept / removed / quarantined rows",
                            description="Score every document, deduplicate, and write cleaned shards.",
@@ -118,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dedup_options(dedup)
     dedup.add_argument("--annotate-kept", action="store_true", help="add the hygiene_* dedup columns to kept rows")
     score = sub.add_parser("score", help="annotate every row with scores and clusters; remove nothing",
-                           description="Write OUT/scored/*.parquet: every readable row with hygiene_* columns, "
-                                       "including the reason `clean` would remove it.")
+                           description="Write OUT/scored/ (one file per input shard, in --output-format): every "
+                                       "readable row with its id and hygiene_* columns, including the reason "
+                                       "`clean` would remove it.")
     _add_job_options(score)
     cal = sub.add_parser(
         "calibrate", help="measure the threshold at a target false-positive rate on your own human text",
@@ -162,18 +182,21 @@ def _run_job(args: argparse.Namespace) -> int:  # clean and score
                  annotate_kept=getattr(args, "annotate_kept", False),
                  progress=TqdmProgress(enabled=not args.quiet))
     counts = result.manifest["counts"]
-    print(("resumed and finished" if result.resumed else "finished") + f": {counts['rows']} rows in")
+    lines = [("resumed and finished" if result.resumed else "finished") + f": {counts['rows']} rows in"]
     if mode == "clean":
         by_reason = ", ".join(f"{k} {v}" for k, v in counts["removed_by_reason"].items())
-        print(f"  kept        {counts['kept']:>8}  {args.out / 'kept'}")
-        print(f"  removed     {counts['removed']:>8}  {args.out / 'removed'}  ({by_reason})")
+        lines.append(f"  kept        {counts['kept']:>8}  {args.out / 'kept'}")
+        lines.append(f"  removed     {counts['removed']:>8}  {args.out / 'removed'}  ({by_reason})")
     else:
         by_reason = ", ".join(f"{k} {v}" for k, v in counts["would_remove_by_reason"].items())
-        print(f"  scored      {counts['scored']:>8}  {args.out / 'scored'}  (clean would remove: {by_reason})")
-    print(f"  quarantined {counts['quarantined']:>8}  {args.out / 'quarantine'}")
-    print(f"  manifest    {args.out / 'manifest.json'}")
-    print(f"  report      {result.report}")
-    return 0
+        lines.append(f"  scored      {counts['scored']:>8}  {args.out / 'scored'}  (clean would remove: {by_reason})")
+    lines.append(f"  quarantined {counts['quarantined']:>8}  {args.out / 'quarantine'}")
+    lines.append(f"  manifest    {args.out / 'manifest.json'}")
+    lines.append(f"  report      {result.report}")
+    summary = {"command": args.command, "out": str(args.out), "resumed": result.resumed, "counts": counts,
+               "outputs": result.manifest.get("outputs", {}), "manifest": str(args.out / "manifest.json"),
+               "report": str(result.report)}
+    return finish(args, lines, summary)
 
 
 def _run_calibrate(args: argparse.Namespace) -> int:
@@ -190,9 +213,11 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.to_json(args.out)
     measured = f", TPR {result.tpr:.3f}, AUROC {result.auroc:.3f}" if result.tpr is not None else ""
-    print(f"threshold {result.threshold:.4f} at {args.fpr:.1%} FPR on {result.n_human} human rows{measured}")
-    print(f"  written to {args.out}; use it with: hygiene clean ... --calibration {args.out}")
-    return 0
+    lines = [f"threshold {result.threshold:.4f} at {args.fpr:.1%} FPR on {result.n_human} human rows{measured}",
+             f"  written to {args.out}; use it with: hygiene clean ... --calibration {args.out}"]
+    summary = {"command": "calibrate", "out": str(args.out), "threshold": result.threshold, "fpr": args.fpr,
+               "n_human": result.n_human, "tpr": result.tpr, "auroc": result.auroc}
+    return finish(args, lines, summary)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -216,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                 "score": _run_job, "dedup": _run_job, "risk": lambda a: run_risk(a, scoring_overrides),
                 "serve": run_serve, **cli_detectors.COMMANDS}
     try:
-        return commands[args.command](args)
+        with quiet_libraries(getattr(args, "quiet", False)):
+            return commands[args.command](args)
     except (HygieneError, OSError) as exc:
         command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
         print(f"hygiene {args.command}: error: {error_text(exc, command)}", file=sys.stderr)

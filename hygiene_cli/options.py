@@ -27,7 +27,9 @@ DETECTOR_HELP = ("zeroshot (default: one LM's token statistics), binoculars (obs
 def add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN", help="shard files or directories (.parquet, .jsonl[.gz])")
     p.add_argument("--config", type=Path, help="TOML file with job settings; flags override it")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (also none from the model libraries)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON summary object on stdout at the end; messages go to stderr")
     io = p.add_argument_group("input")
     io.add_argument("--text-column", help="column holding the document text (default: text)")
     io.add_argument("--id-column", help="column holding document ids; created as SHARD:ROW when absent (default: id)")

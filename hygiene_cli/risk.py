@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .summary import finish
+
 __all__ = ["add_risk_parser", "run_risk"]
 
 _EPILOG = """Writes OUT/risk.html (open it in a browser) and OUT/risk.json. The machine share is corrected for the
@@ -22,6 +24,7 @@ def add_risk_parser(sub, add_scoring_options) -> argparse.ArgumentParser:
 
     add_engine_options(p)  # the detector scores the sample on Ray with --engine ray
     p.add_argument("--out", required=True, type=Path, help="directory for risk.html and risk.json")
+    p.add_argument("--overwrite", action="store_true", help="replace the risk.html and risk.json already in --out")
     p.add_argument("--threshold", type=float, help="detector threshold (default: the calibration's)")
     p.add_argument("--calibration", type=Path, help="calibration JSON from `hygiene calibrate`")
     r = p.add_argument_group("risk")
@@ -40,14 +43,12 @@ def add_risk_parser(sub, add_scoring_options) -> argparse.ArgumentParser:
     return p
 
 
-def _generations(value: float) -> str:
-    return "never" if value == float("inf") else f"{value:.1f}"
-
-
 def run_risk(args: argparse.Namespace, scoring_overrides) -> int:
     from hygiene.config import load_config
+    from hygiene.errors import RunError
+    from hygiene.reporting import numbers
     from hygiene.risk import RiskOptions, assess
-    from hygiene.risk.report import write_risk_report
+    from hygiene.risk.report import RISK_HTML, RISK_JSON, write_risk_report
 
     from .options import engine_overrides
     from .progress import TqdmProgress
@@ -55,6 +56,10 @@ def run_risk(args: argparse.Namespace, scoring_overrides) -> int:
     overrides = {**scoring_overrides(args), **engine_overrides(args), "threshold": args.threshold,
                  "calibration": str(args.calibration) if args.calibration else None}
     config = load_config(args.config, overrides)
+    existing = [p for p in (args.out / RISK_JSON, args.out / RISK_HTML) if p.exists()]
+    if existing and not args.overwrite:  # before any reading or scoring
+        raise RunError(f"{args.out} already holds a risk report ({', '.join(p.name for p in existing)})",
+                       setting="overwrite")
     options = RiskOptions(sample=args.sample, dedup_sample=args.dedup_sample,
                           detector_reference=tuple(args.detector_reference),
                           diversity_reference=tuple(args.diversity_reference), embeddings=not args.no_embeddings,
@@ -63,14 +68,24 @@ def run_risk(args: argparse.Namespace, scoring_overrides) -> int:
     json_path, html_path = write_risk_report(args.out, result)
     score, machine = result["integrity"], result["machine_fraction"]
     if score["grade"] is None:
-        print(f"integrity {score['score']:.1f}/100, grade withheld: {score['grade_withheld']}")
-        print(f"  to fix: {score['recommendations'][0]}")
+        lines = [f"integrity {numbers.number(score['score'], 1)}/100, grade withheld: {score['grade_withheld']}",
+                 f"  to fix: {score['recommendations'][0]}"]
     else:
-        print(f"integrity {score['score']:.1f}/100, grade {score['grade']}")
-    print(f"  machine-generated share {machine['fraction']:.1%} "
-          f"({machine['low']:.1%}-{machine['high']:.1%}; flagged {machine['flagged_share']:.1%})")
-    print(f"  duplicates {result['duplicates']['duplicate_rate']:.1%}")
+        lines = [f"integrity {numbers.number(score['score'], 1)}/100, grade {score['grade']}"]
     raw, cleaned = result["horizon"]["raw"]["generations"], result["horizon"]["cleaned"]["generations"]
-    print(f"  predicted generations to collapse: {_generations(raw)} as is, {_generations(cleaned)} after clean")
-    print(f"  report {html_path}\n  json   {json_path}")
-    return 0
+    lines += [f"  machine-generated share {numbers.share(machine['fraction'])} "
+              f"({numbers.share_interval(machine['low'], machine['high'])}; "
+              f"flagged {numbers.share(machine['flagged_share'])})",
+              f"  duplicates {numbers.share(result['duplicates']['duplicate_rate'])}",
+              f"  collapse horizon: {numbers.generations(raw)} as is, {numbers.generations(cleaned)} after clean",
+              f"  report {html_path}", f"  json   {json_path}"]
+    summary = {"command": "risk", "out": str(args.out), "integrity": score["score"], "grade": score["grade"],
+               "machine_fraction": machine["fraction"], "duplicate_rate": result["duplicates"]["duplicate_rate"],
+               "horizon_generations": {"raw": _finite(raw), "cleaned": _finite(cleaned)},
+               "report": str(html_path), "json": str(json_path)}
+    return finish(args, lines, summary)
+
+
+def _finite(value):
+    """JSON has no infinity: an infinite horizon (no collapse predicted) is null."""
+    return None if value is None or value == float("inf") else value

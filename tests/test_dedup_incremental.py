@@ -82,7 +82,7 @@ def test_resumed_run_does_not_add_twice(corpus, tmp_path):
     """A run whose documents are in the index (an earlier attempt committed) reloads its decisions."""
     index = str(tmp_path / "index.sqlite")
     out = tmp_path / "b"
-    first = clean(out, str(corpus / "b"), "--dedup-index", index)
+    first = clean(out, str(corpus / "b"), "--dedup-index", index, "--keep-work")  # .work/ kept: "crash" below
     before = decisions(out)
     (out / "manifest.json").unlink()  # as if it crashed after routing, before the manifest
     for marker in (out / ".work" / "routed").glob("*"):

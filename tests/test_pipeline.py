@@ -90,7 +90,7 @@ def test_clean_routes_every_row_once(corpus, scorer):
     for r in removed:  # removed rows carry their scores and every original column
         assert r["source"] in ("a", "b") and np.isfinite(r[C.SCORE]) and r[C.N_TOKENS] > 0
     kept_a = pq.read_table(tmp / "out" / "kept" / "a.parquet")
-    assert kept_a.column_names == ["text", "source", "id"]  # original columns (+ created ids) only
+    assert kept_a.column_names == ["text", "source"]  # original columns only: no created id
     quarantine = _rows(tmp / "out" / "quarantine" / "b.parquet")
     assert [q[C.Q_ROW] for q in quarantine] == [3] and quarantine[0][C.Q_RAW] == b'{"text": "broken'
     for entry in m["inputs"]:
@@ -182,7 +182,7 @@ def test_examples_survive_a_run_resumed_while_routing(corpus, scorer):
     inputs, tmp = corpus
     reference = run(inputs, tmp / "ref", _config(), scorer=scorer)
     out = tmp / "out"
-    run(inputs, out, _config(), scorer=scorer)
+    run(inputs, out, _config(keep_work=True), scorer=scorer)
     # as if the process died after routing shard a: b's outputs, its marker and the manifest are gone
     for path in (out / "manifest.json", out / ".work" / "routed" / "b.json", out / "kept" / "b.parquet",
                  out / "removed" / "b.parquet"):

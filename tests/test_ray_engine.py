@@ -88,7 +88,7 @@ def test_a_run_started_locally_resumes_on_ray(cluster, corpus, tmp_path):
     config = CleanConfig.model_validate({"detector": {"kind": "none"}, "batch_rows": 16})
     run([corpus], tmp_path / "local", config)
     out = tmp_path / "resumed"
-    run([corpus], out, config)
+    run([corpus], out, config.model_copy(update={"keep_work": True}))  # .work/ kept: the "interruption" below
     (out / "manifest.json").unlink()  # as if interrupted while routing: one shard routed, two not
     for name in ("part-1", "part-2"):
         (out / ".work" / "routed" / f"{name}.json").unlink()

@@ -25,6 +25,7 @@ from hygiene.pipeline import run
 from hygiene.pipeline.rundir import FORMAT, read_marker
 
 CONFIG = CleanConfig(threshold=-3.0, batch_rows=4)
+KEEP = CleanConfig(threshold=-3.0, batch_rows=4, keep_work=True)  # a finished run a test can "kill" before its end
 
 
 def _texts(n: int, start: int = 0) -> list[str]:
@@ -83,7 +84,7 @@ def test_unfinished_run_of_another_job_is_refused_unless_it_wrote_nothing(corpus
     out.mkdir()
     (out / C.WORK_DIR).mkdir()
     (out / C.WORK_DIR / C.RUN_MARKER).write_text(json.dumps({"format": FORMAT, "fingerprint": "x", "shards": []}))
-    done = run([corpus], out, CONFIG, scorer=FakeScorer())  # nothing written yet: started afresh
+    done = run([corpus], out, KEEP, scorer=FakeScorer())  # nothing written yet: started afresh
     assert not done.resumed and done.manifest["counts"]["rows"] == 16
     (out / C.MANIFEST).unlink()  # now an unfinished run with outputs
     with pytest.raises(RunError, match="unfinished run of a different job") as refused:
@@ -93,7 +94,7 @@ def test_unfinished_run_of_another_job_is_refused_unless_it_wrote_nothing(corpus
 
 def test_resume_removes_stale_temporary_files_only(corpus, tmp_path):
     out = tmp_path / "out"
-    run([corpus], out, CONFIG, scorer=FakeScorer())
+    run([corpus], out, KEEP, scorer=FakeScorer())
     (out / C.MANIFEST).unlink()  # as if killed before the end
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
@@ -116,9 +117,9 @@ def test_resume_removes_stale_temporary_files_only(corpus, tmp_path):
 def test_output_inside_the_input_directory_can_be_rerun(corpus):
     """Issue 11, item 5: discovery must not read the run's own .work/signals or kept/ as inputs."""
     out = corpus / "out"
-    first = run([corpus], out, CONFIG, scorer=FakeScorer())
+    first = run([corpus], out, KEEP, scorer=FakeScorer())
     (out / C.MANIFEST).unlink()
-    again = run([corpus], out, CONFIG, scorer=FakeScorer())  # same inputs, so the same job: it resumes
+    again = run([corpus], out, KEEP, scorer=FakeScorer())  # same inputs, so the same job: it resumes
     assert again.resumed and again.manifest["counts"] == first.manifest["counts"]
     assert [e["name"] for e in again.manifest["inputs"]] == ["a", "b"]
     with pytest.raises(RunError, match="already holds a finished run"):
@@ -178,7 +179,7 @@ def test_a_full_disk_names_the_file_leaves_no_temporary_and_resumes(tmp_path):
 
 def test_a_run_marked_before_the_format_tag_is_still_ours(corpus, tmp_path):
     out = tmp_path / "out"
-    run([corpus], out, CONFIG, scorer=FakeScorer())
+    run([corpus], out, KEEP, scorer=FakeScorer())
     (out / C.WORK_DIR / C.RUN_MARKER).write_text(json.dumps({"fingerprint": "old", "started": "then"}))
     (out / C.KEPT_DIR / "NOTES.txt").write_text("mine")
     again = run([corpus], out, CONFIG, scorer=FakeScorer(), overwrite=True)

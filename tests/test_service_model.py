@@ -99,7 +99,7 @@ def test_killed_job_resumes_and_matches_an_uninterrupted_run(crashed):
     assert fresh["state"] == "succeeded" and fresh["attempts"] == 1
     assert resumed["counts"] == fresh["counts"]
     a, b = _outputs(jobs / crashed["job"]), _outputs(jobs / fresh["id"])
-    assert a.keys() == b.keys() and len(a) == 3 * SHARDS
+    assert a.keys() == b.keys() and len(a) >= 2 * SHARDS  # kept and quarantine; removed where a shard lost rows
     for name in a:
         assert a[name].equals(b[name]), name
     # no row lost, none written twice

@@ -222,15 +222,14 @@ def test_risk_job_from_submission_to_report(server, dirs):
     assert html.headers["content-type"].startswith("text/html") and "Collapse-risk report" in html.text
 
 
-def test_risk_job_on_an_uploaded_corpus_too_small_fails_clearly(server, dirs):
+def test_risk_job_on_an_uploaded_corpus_too_small_is_refused_at_submission(server, dirs):
     client = server
     rng = np.random.default_rng(3)
     body = _parquet_bytes(pa.table({"text": [_human(rng, i) for i in range(20)]}))
     up = client.post("/v1/uploads", params={"filename": "small.parquet"}, content=body, headers=RAW).json()
-    job = client.post("/v1/jobs", json={**_risk_request(), "inputs": [up["id"]]}).json()
-    done = wait_job(client, job["id"], timeout=120)
-    assert done["state"] == "failed" and "too small" in done["error"], done
-    _error(client.get(f"/v1/jobs/{job['id']}/report"), 409, "not_finished")
+    # 20 records: refused before a job exists (nothing is scored), as `hygiene risk` refuses before loading a model
+    error = _error(client.post("/v1/jobs", json={**_risk_request(), "inputs": [up["id"]]}), 422)
+    assert "too small" in error["message"] and "at least 50" in error["message"], error
 
 
 def test_risk_job_options_are_checked_at_submission(server, dirs):

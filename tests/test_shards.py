@@ -51,7 +51,7 @@ def test_discover_recurses_sorted_and_names_unique(tmp_path):
     assert [s.path.relative_to(tmp_path).as_posix() for s in shards] == [
         "x/part.parquet", "y/part.jsonl.gz", "y/part.parquet"
     ]
-    assert [s.name for s in shards] == ["part", "part-2", "part-3"]
+    assert [s.name for s in shards] == ["x/part", "y/part", "y/part-2"]  # paths under the folder searched
 
 
 def test_truncated_parquet_is_refused_up_front(tmp_path):

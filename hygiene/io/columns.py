@@ -34,6 +34,9 @@ __all__ = [
     "RUN_MARKER",
     "MANIFEST",
     "REPORT_HTML",
+    "DATASET_CARD",
+    "RUN_FORMAT",
+    "OUTPUT_FORMATS",
 ]
 
 PREFIX = "hygiene_"
@@ -75,3 +78,6 @@ WORK_DIR = ".work"
 RUN_MARKER = "run.json"  # in WORK_DIR: marks a directory a run writes into (hygiene.pipeline.rundir)
 MANIFEST = "manifest.json"
 REPORT_HTML = "report.html"
+DATASET_CARD = "README.md"  # the Hugging Face dataset card: `configs:` for kept / removed / scored / quarantine
+OUTPUT_FORMATS = ("parquet", "jsonl", "jsonl.gz", "jsonl.zst")  # of the output shards (`output_format`)
+RUN_FORMAT = "corpus-hygiene-run/1"  # tags the run marker (in WORK_DIR, and in the manifest once finished)

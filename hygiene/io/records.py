@@ -46,6 +46,7 @@ class ShardBatch:
     ids: list[str]
     table: pa.Table  # the valid records with all their columns, the id column guaranteed
     quarantined: list[QuarantinedRow] = field(default_factory=list)
+    created_id: bool = False  # the id column is not the input's: the reader made it (SHARD:ROW)
 
 
 def is_text_type(t: pa.DataType) -> bool:
@@ -104,6 +105,7 @@ def make_batch(shard, table, raw_text, start, text_column, id_column, raw_of, ro
             table.schema.get_field_index(text_column), text_column, pa.array(texts, pa.string())
         )
     created = [f"{shard.name}:{row}" for row in positions]
+    given_columns = table.column_names
     if id_column in table.column_names:
         given = _id_values(table.column(id_column))
         ids = [v if v is not None else c for v, c in zip(given, created)]
@@ -114,7 +116,8 @@ def make_batch(shard, table, raw_text, start, text_column, id_column, raw_of, ro
     else:
         ids = created
         table = table.append_column(id_column, pa.array(created, pa.string()))
-    return ShardBatch(rows=positions, texts=texts, ids=ids, table=table, quarantined=quarantined)
+    return ShardBatch(rows=positions, texts=texts, ids=ids, table=table, quarantined=quarantined,
+                      created_id=id_column not in given_columns)
 
 
 def row_json(table: pa.Table, i: int) -> bytes:

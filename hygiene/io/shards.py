@@ -48,6 +48,7 @@ __all__ = [
     "count_rows",
     "unreadable",
     "unreadable_parts",
+    "unreadable_ranges",
     "is_run_dir",
     "SHARD_SUFFIXES",
     "UNREADABLE",
@@ -77,8 +78,17 @@ def _stem(path: Path) -> str:
 
 
 def is_run_dir(path: Path) -> bool:
-    """True for a directory a corpus-hygiene run writes into (it holds the run's marker)."""
-    return (path / C.WORK_DIR / C.RUN_MARKER).is_file()
+    """True for a directory a corpus-hygiene run writes into: it holds the run's marker, or (a finished run
+    whose work folder is gone) a manifest that carries it."""
+    if (path / C.WORK_DIR / C.RUN_MARKER).is_file():
+        return True
+    if not (path / C.MANIFEST).is_file():
+        return False
+    try:
+        run = json.loads((path / C.MANIFEST).read_text(encoding="utf-8")).get("run")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(run, dict) and run.get("format") == C.RUN_FORMAT
 
 
 def _search(root: Path, exclude: Path | None) -> list[Path]:
@@ -104,7 +114,7 @@ def discover(inputs: Sequence[str | Path], exclude: str | Path | None = None) ->
     if not inputs:
         raise ShardError("no input shards given")
     out = Path(exclude).resolve() if exclude is not None else None
-    paths: list[Path] = []
+    paths: list[tuple[Path, str]] = []  # each shard and its name: its path under the folder searched, no suffix
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
@@ -122,23 +132,23 @@ def discover(inputs: Sequence[str | Path], exclude: str | Path | None = None) ->
                     f"directory holds no shards: {path} (looked for {', '.join(SHARD_SUFFIXES)}; hidden "
                     "files and run output directories are skipped)"
                 )
-            paths.extend(found)
+            paths.extend((f, (f.parent / _stem(f)).relative_to(path).as_posix()) for f in found)
         elif _shard_format(path) is None:
             raise ShardError(f"unsupported shard format: {path} (expected {', '.join(SHARD_SUFFIXES)})")
         else:
-            paths.append(path)
+            paths.append((path, _stem(path)))
     seen: set[Path] = set()
     shards: list[Shard] = []
     names: set[str] = set()
-    for path in paths:
+    for path, stem in paths:
         resolved = path.resolve()
         if resolved in seen:
             raise ShardError(f"input given twice: {path}")
         seen.add(resolved)
-        name, k = _stem(path), 1
-        while name in names:  # two inputs named alike in different folders
+        name, k = stem, 1
+        while name in names:  # two inputs named alike (two folders searched, or files given by path)
             k += 1
-            name = f"{_stem(path)}-{k}"
+            name = f"{stem}-{k}"
         names.add(name)
         shards.append(Shard(path=path, format=_shard_format(path), name=name))  # type: ignore[arg-type]
     return shards
@@ -234,8 +244,13 @@ def unreadable_parts(quarantine: Path) -> list[dict[str, Any]]:
     if not quarantine.exists():
         return []
     table = pq.read_table(quarantine, columns=[C.Q_ROW, C.Q_ERROR])
+    return unreadable_ranges(table.column(C.Q_ROW).to_pylist(), table.column(C.Q_ERROR).to_pylist())
+
+
+def unreadable_ranges(rows: Sequence[int], errors: Sequence[str]) -> list[dict[str, Any]]:
+    """Quarantined rows (positions and errors, in row order) -> the unreadable parts among them, as ranges."""
     parts: list[dict[str, Any]] = []
-    for row, error in zip(table.column(C.Q_ROW).to_pylist(), table.column(C.Q_ERROR).to_pylist()):
+    for row, error in zip(rows, errors):
         if not error.startswith(UNREADABLE):
             continue
         error = error.removeprefix(UNREADABLE)

@@ -1,13 +1,18 @@
 """`clean` and `score` as one resumable job over a set of shards.
 
     out/
-      kept/<shard>.parquet        rows to train on (original columns)
+      kept/<shard>.parquet        rows to train on (original columns and types)
       removed/<shard>.parquet     removed rows with their scores, cluster and reason
       scored/<shard>.parquet      (`score` only) every readable row with its annotations
       quarantine/<shard>.parquet  rows that could not be read or scored, with the error and raw bytes
+      README.md                   dataset card: Hugging Face `datasets` configs for the folders above
       manifest.json               inputs + hashes, config, threshold, model, counts, timings; written last
       report.html                 human-readable summary
-      .work/                      per-shard signals and markers that make an interrupted run resumable
+      .work/                      per-shard signals and markers that make an interrupted run resumable;
+                                  removed once the run finishes (unless `keep_work`)
+
+<shard> is the input's path under the folder searched, without its suffix (in/a/b/x.jsonl -> a/b/x); a
+file exists only when it has rows, in `config.output_format` (parquet, jsonl, jsonl.gz or jsonl.zst).
 
 Pass 1 scores each shard (skipping shards already scored), pass 2 decides across the whole corpus
 (dedup is global), pass 3 routes rows (skipping shards already routed). A finished directory holds
@@ -28,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from hygiene.config import CleanConfig
 from hygiene.detector import Detector, scoring
@@ -36,17 +40,19 @@ from hygiene.errors import RunError
 from hygiene.io import columns as C
 from hygiene.io.atomic import file_sha256, write_json
 from hygiene.io.jsonl import widened_columns
-from hygiene.io.shards import Shard, count_rows, open_shards, unreadable_parts
+from hygiene.io.shards import Shard, count_rows, open_shards
+from hygiene.io.sinks import open_sink
 from hygiene.progress import NullProgress, Progress
 from hygiene.thresholds import Threshold, domain_report, resolve_threshold
 
 from . import rundir
+from .card import write_card
 from .decide import Decisions, decision_steps
 from .dedup import NearDedup, decision_table
 from .examples import TextCapture, pick_examples
 from .report import summarize, write_report
 from .route import annotations, route_shard
-from .scoring import read_signals, read_step_stats, score_shard
+from .scoring import read_quarantine_info, read_signals, read_step_stats, score_shard
 from .step import GlobalStep, Step, StepStats, merge_stats, run_steps
 from .steps import ID, KEY, ROW, SCORE, SIGNATURE, DetectorStep, ExactKeyStep, MinHashStep
 
@@ -57,7 +63,8 @@ __all__ = ["RunError", "RunResult", "run", "dedup_config", "signal_steps"]
 
 Mode = Literal["clean", "score"]
 _WHERE = {"engine", "ray_address"}  # where a job runs, not what it does: a run resumes on either engine
-_WORK_FORMAT = 2  # bumped when work files change meaning (2: MurmurHash64A exact keys); a run never mixes them
+_WORK_FORMAT = 3  # bumped when work files change meaning (2: MurmurHash64A exact keys, 3: input's own schema,
+# quarantine counts in .work); a run never mixes them
 
 
 
@@ -170,7 +177,8 @@ def run(
          "sha256": file_sha256(s.path)}
         for s in shards
     ]
-    job = {"mode": mode, "annotate_kept": annotate_kept, "config": config.model_dump(mode="json", exclude=_WHERE),
+    settings = config.model_dump(mode="json", exclude=_WHERE | {"keep_work"})  # keeping .work/ is not another job
+    job = {"mode": mode, "annotate_kept": annotate_kept, "config": settings,
            "inputs": [(s["path"], s["sha256"]) for s in sources], "work_format": _WORK_FORMAT}
     fingerprint = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
     resumed = rundir.prepare(out, fingerprint, [s.name for s in shards], overwrite)
@@ -202,8 +210,9 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     if todo:
         progress.start("score", sum(input_rows[s.name] for s in todo))
         for shard in todo:
+            quarantine = open_sink(out / C.QUARANTINE_DIR, shard.name, config.output_format)
             shard_stats[shard.name] = score_shard(shard, steps, config, work / "signals" / f"{shard.name}.parquet",
-                                                  out / C.QUARANTINE_DIR / f"{shard.name}.parquet", progress,
+                                                  quarantine, progress,
                                                   mapper=ray.map_steps if ray is not None else None)
         progress.finish()
     pass1 = merge_stats(shard_stats.get(s.name) or read_step_stats(work / "signals" / f"{s.name}.parquet")
@@ -244,13 +253,13 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     # Pass 3: route rows into output shards (one shard's signals in memory at a time; on Ray, shards at once),
     # then read every shard's counts and example texts back from its completion marker.
     t = time.perf_counter()
-    progress.start("write", n)
+    progress.start("write", sum(input_rows.values()))  # every record, quarantined ones too: they stream past
     spans = dict(zip((s.name for s in shards), _spans(sizes)))
     jobs = []
     for shard, path in zip(shards, paths):
         marker = work / "routed" / f"{shard.name}.json"
         if marker.exists():
-            progress.advance(spans[shard.name].stop - spans[shard.name].start)
+            progress.advance(input_rows[shard.name])
             continue
         sig = read_signals(path, exclude=[KEY, SIGNATURE])
         job = dict(shard=shard, signals=sig, extra=annotations(sig, decisions, spans[shard.name], ids), config=config,
@@ -261,16 +270,17 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
             jobs.append(job)
     if ray is not None:
         ray.route(jobs)
-        progress.advance(sum(len(job["signals"].table) for job in jobs))
+        progress.advance(sum(input_rows[job["shard"].name] for job in jobs))
     per_shard, texts = [], {}
     for shard, path in zip(shards, paths):
         marker = work / "routed" / f"{shard.name}.json"
         counts = json.loads(marker.read_text())
         texts.update(TextCapture.load(marker.with_suffix(".examples.json")))
-        per_shard.append(_shard_entry(shard, out, input_rows[shard.name], counts, decisions, spans[shard.name]))
+        quarantined = read_quarantine_info(path)
+        per_shard.append(_shard_entry(shard, input_rows[shard.name], quarantined["rows"], counts, decisions,
+                                      spans[shard.name]))
         schema = read_signals(path, [ROW]).schema
-        per_shard[-1].update(unreadable=unreadable_parts(out / C.QUARANTINE_DIR / f"{shard.name}.parquet"),
-                             widened_columns=widened_columns(schema))
+        per_shard[-1].update(unreadable=quarantined["unreadable"], widened_columns=widened_columns(schema))
     progress.finish()
     timings["write"] = time.perf_counter() - t
 
@@ -281,8 +291,12 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     manifest["detector"] = _detector_info(detector, config)
     manifest["domain_check"] = domain_report(scores, config)
     manifest["summary"]["removed_examples"] = picks.examples(texts, [(s.name, k) for s, k in zip(shards, sizes)])
+    manifest["outputs"] = write_card(out, manifest)
+    manifest["run"] = rundir.read_marker(out)  # a finished run stays marked once .work/ is gone
     write_report(out / C.REPORT_HTML, manifest)
     write_json(out / C.MANIFEST, manifest)  # last: marks the run as finished
+    if not config.keep_work:
+        rundir.remove_work(out)
     return RunResult(out=out, manifest=manifest, resumed=resumed)
 
 
@@ -298,9 +312,8 @@ def _detector_info(step: DetectorStep | None, config: CleanConfig) -> dict[str, 
     return info
 
 
-def _shard_entry(shard: Shard, out: Path, rows: int, counts: dict[str, int], decisions: Decisions, span: slice):
-    quarantine = out / C.QUARANTINE_DIR / f"{shard.name}.parquet"
-    quarantined = pq.ParquetFile(quarantine).metadata.num_rows
+def _shard_entry(shard: Shard, rows: int, quarantined: int, counts: dict[str, int], decisions: Decisions,
+                 span: slice):
     reasons = decisions.reason[span]
     entry = {
         "name": shard.name,

@@ -1,7 +1,9 @@
 """Pass 3: re-read one shard and route each scored row to kept/ or removed/ (or scored/ for `score`).
 
-Rows keep every original column; removed and scored rows gain the `hygiene_*` annotation columns.
-Both output files of a shard appear atomically, then a marker with the shard's counts is written.
+Rows keep every original column with its original type (a `large_string` text stays one); kept rows gain
+nothing unless asked (`add_id`: the id column, `annotate_kept`: the annotations), removed and scored rows
+gain the id column (duplicates point at ids) and the `hygiene_*` annotation columns. The output files of a
+shard appear atomically, only those with rows; then a marker with the shard's counts is written.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import pyarrow.compute as pc
 
 from hygiene.config import CleanConfig
 from hygiene.io import columns as C
-from hygiene.io.atomic import ParquetSink, write_json
+from hygiene.io.atomic import write_json
+from hygiene.io.parquet_rows import parquet_file
 from hygiene.io.shards import Shard
+from hygiene.io.sinks import open_sink
 from hygiene.progress import Progress
 
 from .decide import Decisions
@@ -64,6 +68,20 @@ def _annotate(table: pa.Table, extra: pa.Table) -> pa.Table:
     return table
 
 
+def _restore(table: pa.Table, original: pa.Schema, id_column: str | None) -> pa.Table:
+    """`table` with the input's columns in the input's order and types (plus `id_column` when given)."""
+    names = [n for n in original.names if n in table.column_names]
+    if id_column is not None and id_column not in names:
+        names.append(id_column)
+    table = table.select(names)
+    for i, name in enumerate(names):
+        if name in original.names:
+            want = original.field(name).type
+            if table.schema.field(i).type != want:  # the reader decodes the text column to string
+                table = table.set_column(i, original.field(name), table.column(i).cast(want))
+    return table
+
+
 def route_shard(
     shard: Shard,
     signals: ShardSignals,
@@ -80,13 +98,14 @@ def route_shard(
     rows = signals.table.column(ROW).to_numpy()
     kept_reason = pc.is_null(extra.column(C.REASON)).to_numpy(zero_copy_only=False)
     schema = signals.schema if shard.format == "jsonl" else None
+    original = signals.schema if shard.format == "jsonl" else parquet_file(shard.path).schema_arrow
+    fmt, ids = config.output_format, config.id_column
+    kept_id = ids if config.add_id or annotate_kept else None
     if mode == "score":
-        sinks = {"scored": ParquetSink(out / C.SCORED_DIR / f"{shard.name}.parquet")}
+        sinks = {"scored": open_sink(out / C.SCORED_DIR, shard.name, fmt)}
     else:
-        sinks = {
-            "kept": ParquetSink(out / C.KEPT_DIR / f"{shard.name}.parquet"),
-            "removed": ParquetSink(out / C.REMOVED_DIR / f"{shard.name}.parquet"),
-        }
+        sinks = {"kept": open_sink(out / C.KEPT_DIR, shard.name, fmt),
+                 "removed": open_sink(out / C.REMOVED_DIR, shard.name, fmt)}
     try:
         for item in signal_batches([shard], config, progress=progress, schema=schema):
             batch = item.batch
@@ -97,13 +116,13 @@ def route_shard(
                 capture.offer(batch.ids, batch.texts)
             ann = extra.take(pa.array(where, pa.int64()))
             if mode == "score":
-                sinks["scored"].write(_annotate(table, ann))
+                sinks["scored"].write(_annotate(_restore(table, original, ids), ann))
             else:
                 keep = pa.array(kept_reason[where])
-                kept = table.filter(keep)
+                kept = _restore(table.filter(keep), original, kept_id)
                 sinks["kept"].write(_annotate(kept, ann.filter(keep)) if annotate_kept else kept)
                 drop = pc.invert(keep)
-                sinks["removed"].write(_annotate(table.filter(drop), ann.filter(drop)))
+                sinks["removed"].write(_annotate(_restore(table.filter(drop), original, ids), ann.filter(drop)))
     except BaseException:
         for sink in sinks.values():
             sink.abort()

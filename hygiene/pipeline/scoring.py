@@ -3,7 +3,9 @@
 The work file (one parquet per shard, written atomically) is the shard's completion marker: a
 resumed run skips shards that have one. It holds no text, only row positions, ids and the columns
 the steps added (score and statistics, exact key, MinHash signature). Beside it: the union schema of
-the shard's records (JSONL batches may differ) and the steps' counts for the shard.
+the shard's records (JSONL batches may differ; an id column the reader created is not in it), the steps'
+counts for the shard, and what went to quarantine (how many rows, which parts were unreadable): the
+quarantine output file exists only when it has rows, so it cannot be what a later pass counts.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import pyarrow.parquet as pq
 
 from hygiene.config import CleanConfig
 from hygiene.io import columns as C
-from hygiene.io.atomic import ParquetSink, atomic_path
+from hygiene.io.atomic import ParquetSink, atomic_path, write_json
 from hygiene.io.jsonl import unify
-from hygiene.io.shards import QuarantinedRow, Shard, row_json
+from hygiene.io.shards import QuarantinedRow, Shard, row_json, unreadable_ranges
+from hygiene.io.sinks import Sink
 from hygiene.progress import Progress
 
 from .step import Step, StepStats
@@ -31,7 +34,8 @@ from .stream import SignalBatch, signal_batches
 # Runs per-batch steps over a stream of batches elsewhere (the Ray engine), yielding them in order.
 BatchMapper = Callable[[Iterator[SignalBatch], Sequence[Step]], Iterator[SignalBatch]]
 
-__all__ = ["BatchMapper", "ShardSignals", "score_shard", "read_signals", "read_step_stats", "quarantine_table"]
+__all__ = ["BatchMapper", "ShardSignals", "score_shard", "read_signals", "read_step_stats", "read_quarantine_info",
+           "quarantine_table"]
 
 @dataclass(frozen=True)
 class ShardSignals:
@@ -57,7 +61,7 @@ def score_shard(
     steps: list[Step],
     config: CleanConfig,
     signals_path: Path,
-    quarantine_path: Path,
+    quarantine: Sink,
     progress: Progress,
     mapper: BatchMapper | None = None,
 ) -> list[StepStats]:
@@ -84,7 +88,10 @@ def score_shard(
             table = item.signals
             if not table.num_rows:
                 continue
-            schema = unify(schema, item.batch.table.schema)  # a type clash widens the column to text
+            given = item.batch.table.schema
+            if item.batch.created_id:  # the input's own columns only: outputs keep exactly those
+                given = given.remove(given.get_field_index(config.id_column))
+            schema = unify(schema, given)  # a type clash widens the column to text
             if UNSCORED in table.column_names:  # e.g. a one-token document: nothing to predict
                 reasons = table.column(UNSCORED)
                 for i in np.flatnonzero(reasons.is_valid().to_numpy(zero_copy_only=False)):
@@ -94,8 +101,12 @@ def score_shard(
             signals.write(table.drop_columns([TEXT]))
         if signals.rows == 0:  # still write the file: it marks the shard as done
             signals.write(pa.table({ROW: pa.array([], pa.int64()), ID: pa.array([], pa.string())}))
-        with ParquetSink(quarantine_path) as sink:
-            sink.write(quarantine_table(shard, sorted(quarantined, key=lambda q: q.row)))
+        quarantined.sort(key=lambda q: q.row)
+        with quarantine:  # no file when nothing is quarantined
+            quarantine.write(quarantine_table(shard, quarantined))
+        write_json(_quarantine_path(signals_path), {
+            "rows": len(quarantined),
+            "unreadable": unreadable_ranges([q.row for q in quarantined], [q.error for q in quarantined])})
         with atomic_path(_schema_path(signals_path)) as tmp:
             tmp.write_bytes((schema or pa.schema([])).serialize().to_pybytes())
         stats = [read, *(step.stats for step in steps)]
@@ -110,6 +121,15 @@ def score_shard(
 
 def _schema_path(signals_path: Path) -> Path:
     return signals_path.with_suffix(".schema")
+
+
+def _quarantine_path(signals_path: Path) -> Path:
+    return signals_path.with_suffix(".quarantine.json")
+
+
+def read_quarantine_info(signals_path: Path) -> dict:
+    """{"rows": quarantined rows, "unreadable": [row ranges that could not be read]} of a scored shard."""
+    return json.loads(_quarantine_path(signals_path).read_text())
 
 
 def _stats_path(signals_path: Path) -> Path:

@@ -32,7 +32,7 @@ from hygiene.pipeline.steps import KEY, SCORE, SIGNATURE, DetectorStep, ExactKey
 from hygiene.pipeline.stream import signal_batches, text_signals
 from hygiene.progress import NullProgress, Progress
 
-from .prevalence import PrevalenceError, SourceLabels, estimate_prevalence
+from .prevalence import MIN_CORPUS, PrevalenceError, SourceLabels, estimate_prevalence
 
 __all__ = ["RiskOptions", "assess", "check_inputs", "RiskError"]
 
@@ -156,7 +156,15 @@ def check_inputs(inputs: Sequence[str | Path], config: CleanConfig, options: Ris
     for reference in (options.detector_reference, options.diversity_reference):
         if reference:
             open_shards(reference, config.text_column)
+    records = sum(count_rows(s) for s in shards)  # parquet: footers; JSONL: a read, no parsing, no model
+    if records < MIN_CORPUS:
+        raise RiskError(_too_small(records, "records"))
     return shards
+
+
+def _too_small(n: int, what: str) -> str:
+    return (f"corpus too small for a meaningful estimate: {n} {what}; estimating a machine-generated share "
+            f"needs at least {MIN_CORPUS} documents")
 
 
 def assess(
@@ -212,6 +220,9 @@ def assess(
     valid = text_sample.seen
     if valid == 0:
         raise RiskError("no readable documents in the input")
+    if len(texts) < MIN_CORPUS:  # readable ones (or --sample) too few: refused before the model loads
+        raise RiskError(_too_small(len(texts), "readable documents" if len(texts) == valid else
+                                   f"documents sampled (--sample {options.sample})"))
 
     step = DetectorStep(config.detector, scorer)
     progress.start("score", len(texts))
