@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = [
-    "atomic_path", "ParquetSink", "write_json", "file_sha256", "remove_tree", "temporaries", "stale_temporaries",
+    "atomic_path", "AtomicFile", "ParquetSink", "write_json", "file_sha256", "remove_tree", "temporaries",
+    "stale_temporaries",
 ]
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
@@ -54,7 +55,55 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-class ParquetSink:
+class AtomicFile:
+    """The life of one output file: written to a temporary sibling, renamed over `path` on `close()`, removed
+    on `abort()` (even when the disk is full). Subclasses open `_handle` (a writer or stream with `close()`)
+    when there is something to write; with no handle `close()` writes no file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows = 0
+        self._tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # the folder is made on first write
+        self._handle: Any = None
+
+    def _create(self) -> Path:
+        """The temporary file's path, its folder made: call before opening `_handle`."""
+        return _temporary(self.path)
+
+    def _finishing(self) -> Any:
+        """The handle `close()` finishes (None: no file). Parquet opens one to write a schema-only file."""
+        return self._handle
+
+    def close(self) -> None:
+        handle = self._finishing()
+        if handle is None:
+            return
+        try:
+            handle.close()
+            self._handle = None
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise _naming(exc, self.path) from exc
+
+    def abort(self) -> None:
+        try:
+            if self._handle is not None:
+                self._handle.close()
+        except (OSError, pa.ArrowException):
+            pass  # a full disk fails the final flush too; the temporary file goes all the same
+        finally:
+            self._handle = None
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.abort() if exc_type else self.close()
+
+
+class ParquetSink(AtomicFile):
     """Append tables to a parquet file that appears under its name only on `close()`.
 
     The schema is fixed by the first write (or given up front). A sink that never saw a table
@@ -63,18 +112,18 @@ class ParquetSink:
     """
 
     def __init__(self, path: Path, schema: pa.Schema | None = None, **options: Any):
-        self.path = path
-        self.rows = 0
+        super().__init__(path)
         self._schema = schema
-        self._options = {"compression": "zstd", **options}  # ParquetWriter options
-        self._tmp = _temporary(path)
-        self._writer: pq.ParquetWriter | None = None
+        self._options = {"compression": "zstd", "write_page_checksum": True, **options}  # ParquetWriter's
+        self._create()
 
     def _open(self) -> pq.ParquetWriter:
-        if self._writer is None:
-            options = {"compression": "zstd", "write_page_checksum": True, **self._options}
-            self._writer = pq.ParquetWriter(self._tmp, self._schema, **options)
-        return self._writer
+        if self._handle is None:
+            self._handle = pq.ParquetWriter(self._create(), self._schema, **self._options)
+        return self._handle
+
+    def _finishing(self) -> pq.ParquetWriter | None:
+        return None if self._schema is None else self._open()
 
     def write(self, table: pa.Table) -> None:
         self._schema = self._schema or table.schema
@@ -83,32 +132,6 @@ class ParquetSink:
         except OSError as exc:
             raise _naming(exc, self.path) from exc
         self.rows += table.num_rows
-
-    def close(self) -> None:
-        if self._schema is None:
-            return
-        try:
-            self._open().close()
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self.abort()
-            raise _naming(exc, self.path) from exc
-
-    def abort(self) -> None:
-        try:
-            if self._writer is not None:
-                self._writer.close()
-        except (OSError, pa.ArrowException):
-            pass  # a full disk fails the final flush too; the temporary file goes all the same
-        finally:
-            self._writer = None
-            self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> ParquetSink:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.abort() if exc_type else self.close()
 
 
 def write_json(path: Path, obj: Any) -> None:

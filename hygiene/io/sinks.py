@@ -12,14 +12,13 @@ import base64
 import datetime as dt
 import json
 import math
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
-from .atomic import ParquetSink, _naming, _temporary
+from .atomic import AtomicFile, ParquetSink, _naming
 from .columns import OUTPUT_FORMATS
 
 __all__ = ["OutputFormat", "OUTPUT_FORMATS", "Sink", "JsonlSink", "output_path", "output_suffix", "open_sink"]
@@ -105,54 +104,25 @@ def _line(record: dict[str, Any]) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
-class JsonlSink:
+class JsonlSink(AtomicFile):
     """Append tables as JSON Lines (one object per row), optionally compressed; atomic like ParquetSink."""
 
     def __init__(self, path: Path, codec: str | None = None):
-        self.path, self.codec, self.rows = path, codec, 0
-        self._tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # atomic's naming; folder made on write
-        self._stream: Any = None
+        super().__init__(path)
+        self.codec = codec
 
     def write(self, table: pa.Table) -> None:
         if not table.num_rows:
             return
         try:
-            if self._stream is None:
-                self._tmp = _temporary(self.path)
-                raw = pa.OSFile(str(self._tmp), "wb")
-                self._stream = pa.CompressedOutputStream(raw, self.codec) if self.codec else raw
+            if self._handle is None:
+                raw = pa.OSFile(str(self._create()), "wb")
+                self._handle = pa.CompressedOutputStream(raw, self.codec) if self.codec else raw
             for batch in table.to_batches(max_chunksize=4096):
-                self._stream.write(b"".join(_line(r) for r in batch.to_pylist()))
+                self._handle.write(b"".join(_line(r) for r in batch.to_pylist()))
         except OSError as exc:
             raise _naming(exc, self.path) from exc
         self.rows += table.num_rows
-
-    def close(self) -> None:
-        if self._stream is None:
-            return
-        try:
-            self._stream.close()
-            self._stream = None
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self.abort()
-            raise _naming(exc, self.path) from exc
-
-    def abort(self) -> None:
-        try:
-            if self._stream is not None:
-                self._stream.close()
-        except (OSError, pa.ArrowException):
-            pass
-        finally:
-            self._stream = None
-            self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> JsonlSink:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.abort() if exc_type else self.close()
 
 
 def open_sink(folder: Path, name: str, fmt: str) -> Sink:
