@@ -125,19 +125,8 @@ def run_train(args: argparse.Namespace) -> int:
         "unscorable": int((~ok).sum()), "seed": args.seed,
     }
     save_model(result, spec, args.out, training)
-    from hygiene.detector import save_reference  # the out-of-fold scores: `risk`'s reference for this detector
-
-    save_reference(args.out, result.oof_logits, labels[ok], name=f"supervised:{args.out.name}", scorer=zs.lm.name,
-                   max_tokens=det.max_tokens, source=f"out-of-fold logits ({result.validation}) of the "
-                   f"{int(ok.sum())} training rows of {', '.join(str(f.path) for f in files)}")
-    m = result.metrics
-    lines = [f"out-of-fold ({result.validation}): AUROC {m['auroc']:.4f}, AUPRC {m['auprc']:.4f}, "
-             f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}, TPR@5%FPR {m['tpr_at_5pct_fpr']:.3f}",
-             f"model written to {args.out} (model.onnx, detector.json); "
-             f"evaluate with: hygiene eval-detector FILE --detector {args.out}"]
-    summary = {"command": "train-detector", "out": str(args.out), "validation": result.validation,
-               "metrics": m, **{k: training[k] for k in ("n_rows", "n_human", "n_machine", "unscorable")}}
-    return finish(args, lines, summary)
+    return _trained(args, result, labels[ok], files, training, kind="supervised", scorer=zs.lm.name,
+                    max_tokens=det.max_tokens)
 
 
 def _train_features(args: argparse.Namespace, settings, files, texts: list[str], labels, groups) -> int:
@@ -149,7 +138,6 @@ def _train_features(args: argparse.Namespace, settings, files, texts: list[str],
     from detectors.supervised import fit
     from detectors.tokens import TokenScorer
     from hygiene.config import ConfigError
-    from hygiene.detector import save_reference
 
     from .progress import TqdmProgress
 
@@ -192,16 +180,25 @@ def _train_features(args: argparse.Namespace, settings, files, texts: list[str],
         "reference": reference.meta if reference is not None else None,
     }
     save_feature_model(result, config, args.out, training, reference)
-    save_reference(args.out, result.oof_logits, labels[ok], name=f"features:{args.out.name}", scorer=lm.name,
-                   max_tokens=det.max_tokens, source=f"out-of-fold logits ({result.validation}) of the "
-                   f"{int(ok.sum())} training rows of {', '.join(str(f.path) for f in files)}")
+    return _trained(args, result, labels[ok], files, training, kind="features", scorer=lm.name,
+                    max_tokens=det.max_tokens, extra={"features": list(families)})
+
+
+def _trained(args: argparse.Namespace, result, labels, files, training: dict, *, kind: str, scorer: str,
+             max_tokens: int, extra: dict | None = None) -> int:
+    """Store a trained directory's out-of-fold scores (`risk`'s reference for it) and report the training."""
+    from hygiene.detector import save_reference
+
+    save_reference(args.out, result.oof_logits, labels, name=f"{kind}:{args.out.name}", scorer=scorer,
+                   max_tokens=max_tokens, source=f"out-of-fold logits ({result.validation}) of the "
+                   f"{len(labels)} training rows of {', '.join(str(f.path) for f in files)}")
     m = result.metrics
     lines = [f"out-of-fold ({result.validation}): AUROC {m['auroc']:.4f}, AUPRC {m['auprc']:.4f}, "
              f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}, TPR@5%FPR {m['tpr_at_5pct_fpr']:.3f}",
              f"model written to {args.out} (model.onnx, detector.json); "
              f"evaluate with: hygiene eval-detector FILE --detector {args.out}"]
     summary = {"command": "train-detector", "out": str(args.out), "validation": result.validation,
-               "features": list(families), "metrics": m,
+               **(extra or {}), "metrics": m,
                **{k: training[k] for k in ("n_rows", "n_human", "n_machine", "unscorable")}}
     return finish(args, lines, summary)
 
