@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from .features import compute_features, families_contexts, feature_names, sentence_ends
-from .files import write_text_atomic
 from .probability import ProbabilityCalibration
 from .tokens import DEFAULT_CHAT_PROMPT, TokenScorer
 
@@ -87,7 +85,7 @@ def featurize(scorer: TokenScorer, config: FeatureConfig, texts: list[str], *, r
 
 def save_feature_model(result, config: FeatureConfig, out_dir: Path, training: dict, reference=None) -> Path:
     """Write ``model.onnx``, ``detector.json`` (and ``reference.npz``) for a :func:`supervised.fit` result."""
-    from .supervised import export_onnx
+    from .supervised import write_model_dir
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,21 +95,8 @@ def save_feature_model(result, config: FeatureConfig, out_dir: Path, training: d
         tmp = out_dir / f".{config.reference}.tmp.npz"
         reference.save(tmp)
         tmp.replace(out_dir / config.reference)
-    tmp = out_dir / ".model.onnx.tmp"
-    export_onnx(result.head, tmp)
-    tmp.replace(out_dir / "model.onnx")
-    meta = {
-        "format": FORMAT, "version": VERSION, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "features": {**asdict(config), "families": list(config.families), "names": list(config.names)},
-        "head": {"hidden": result.hidden, "n_features": int(len(result.head.mean))},
-        "training": training, "validation": result.validation, "out_of_fold": result.metrics,
-        "calibration": result.calibration.to_dict(),
-        "threshold": {"logit": result.threshold, "target_fpr": result.target_fpr,
-                      "chosen_on": "out-of-fold logits of the human training rows"},
-        "reliability": result.reliability,
-    }
-    write_text_atomic(out_dir / "detector.json", json.dumps(meta, indent=2) + "\n")
-    return out_dir
+    features = {**asdict(config), "families": list(config.families), "names": list(config.names)}
+    return write_model_dir(out_dir, result, FORMAT, VERSION, features, training)
 
 
 class FeatureDetector:

@@ -33,7 +33,7 @@ from .probability import ProbabilityCalibration, reliability
 
 __all__ = [
     "FORMAT", "ZEROSHOT_FEATURES", "FeatureSpec", "FitResult", "Head", "OnnxHead", "SupervisedDetector",
-    "fit", "save_model", "train_head", "zeroshot_features",
+    "fit", "save_model", "train_head", "write_model_dir", "zeroshot_features",
 ]
 
 FORMAT, VERSION = "corpus-hygiene-supervised", 1
@@ -204,14 +204,21 @@ def binary_metrics(y: np.ndarray, score: np.ndarray, threshold: float | None = N
 def save_model(result: FitResult, spec: FeatureSpec, out_dir: Path, training: dict) -> Path:
     """Write ``model.onnx`` and ``detector.json`` into ``out_dir`` (created; files replaced atomically)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    features = {**asdict(spec), "zeroshot": list(ZEROSHOT_FEATURES)}
+    return write_model_dir(out_dir, result, FORMAT, VERSION, features, training)
+
+
+def write_model_dir(out_dir: Path, result: FitResult, fmt: str, version: int, features: dict,
+                    training: dict) -> Path:
+    """``model.onnx`` and ``detector.json`` of a fitted head (its format's feature settings in ``features``)."""
     tmp = out_dir / ".model.onnx.tmp"
     export_onnx(result.head, tmp)
     tmp.replace(out_dir / "model.onnx")
     meta = {
-        "format": FORMAT,
-        "version": VERSION,
+        "format": fmt,
+        "version": version,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "features": {**asdict(spec), "zeroshot": list(ZEROSHOT_FEATURES)},
+        "features": features,
         "head": {"hidden": result.hidden, "n_features": int(len(result.head.mean))},
         "training": training,
         "validation": result.validation,
