@@ -102,16 +102,9 @@ def _gzip_blocks(handle, size: int) -> Iterator[bytes | Gap]:
     member's CRC at its end: such records are as the stream gave them, quarantined when they do not parse).
     """
     inflate, offset = _Inflater(), 0
-    while True:
-        try:
-            block = handle.read(_READ)
-        except OSError as exc:
-            yield Gap(0, offset, f"bytes {offset}-{size} unreadable ({exc.strerror or exc})")
-            return
-        if not block:
-            if inflate.in_member:
-                yield Gap(0, size, f"gzip stream cut short: the file ends at byte {size} inside a compressed "
-                                   "member, so the records it still held are missing")
+    for block in _plain_blocks(handle, size):
+        if isinstance(block, Gap):  # the file itself could not be read on
+            yield block
             return
         for lo in range(0, len(block), _FEED):
             piece, before = block[lo : lo + _FEED], inflate.copy()
@@ -128,6 +121,9 @@ def _gzip_blocks(handle, size: int) -> Iterator[bytes | Gap]:
                     yield Gap(0, at, f"gzip data corrupt in compressed bytes {at}-{size} ({exc})")
                     return
         offset += len(block)
+    if inflate.in_member:
+        yield Gap(0, size, f"gzip stream cut short: the file ends at byte {size} inside a compressed "
+                           "member, so the records it still held are missing")
 
 
 def lines(path: Path, compressed: bool) -> Iterator[tuple[int, bytes] | Gap]:
