@@ -10,6 +10,9 @@
 ``wikitext2_valid``: the same construction over the second half of ``valid.txt`` (300 documents): a
 human-only *training* domain, never a test set. The first half of ``valid.txt`` is the text the ``ref``
 family's n-gram reference is counted on (benchmarks/detect_features.py), so the two never share an article.
+``package_docs``: prose documents of the READMEs (METADATA long descriptions) of the "train" half of this
+environment's installed packages (:mod:`hygiene.package_text`): a technical human-only *training* domain; the
+"reference" half can feed the n-gram reference (``--reference wikitext-valid+packages``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ SHARED = REPO.parent / "shared" / "data"
 DETECT_DIR = SHARED / "detect"
 WIKITEXT_DIR = SHARED / "text" / "wikitext-2"
 HUMAN_DOMAINS = ("wikitext2_test", "python_docs")
-EXTRA_HUMAN = ("wikitext2_valid",)  # human-only training domain (second half of valid.txt), never a test set
+# Human-only training domains, never test sets: the second half of WikiText-2 valid.txt, and the "train" half
+# of the installed packages' READMEs (hygiene.package_text; technical prose that is not Python's documentation).
+EXTRA_HUMAN = ("wikitext2_valid", "package_docs")
 
 _DETOKENIZE = [(" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), (" , ", ", "), (" . ", ". "), (" ; ", "; "),
                (" : ", ": "), (" 's ", "'s "), (" n't ", "n't "), ("( ", "("), (" )", ")")]
@@ -89,6 +94,11 @@ def load_set(name: str) -> tuple[list[str], np.ndarray]:
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "wikitext2_valid":
         texts = wikitext_documents("valid", n=300, half="second")
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    if name == "package_docs":
+        from hygiene.package_text import package_documents
+
+        texts = [doc["text"] for doc in package_documents("train")]
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "python_docs":
         texts = python_docs_documents()

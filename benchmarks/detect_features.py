@@ -155,7 +155,15 @@ def train_and_threshold(bench: Bench, candidate: Candidate, train_sets: list[str
         return score_fn, threshold_at_fpr(oof[y == 0], fpr)
     if rule == "worst-group":
         return score_fn, max(threshold_at_fpr(oof[(y == 0) & (groups == g)], fpr) for g in np.unique(groups[y == 0]))
+    if rule == "worst-domain":  # the sets of one source (xsum = news, writing = stories) pooled, each extra alone
+        names = [*train_sets, *extra]
+        domain = np.array([_domain(names[g]) for g in groups])
+        return score_fn, max(threshold_at_fpr(oof[(y == 0) & (domain == d)], fpr) for d in np.unique(domain[y == 0]))
     raise ValueError(rule)
+
+
+def _domain(name: str) -> str:
+    return name if name in (*HUMAN_DOMAINS, *EXTRA_HUMAN) else name.split("_")[0]
 
 
 def evaluate(score: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
@@ -295,19 +303,31 @@ def bench_contexts(bench: Bench) -> str:
                             if k.split("_")[0] in ("raw", "chat")}))
 
 
+REFERENCES = ("wikitext-valid", "wikitext-valid+packages", "packages")
+
+
 def build_reference(source: str):
-    """A trigram model of human text: the first half of WikiText-2 *valid* (never scored here)."""
+    """A trigram model of human text never scored here: the first half of WikiText-2 *valid*, and/or the
+    "reference" half of the installed packages' READMEs (hygiene.package_text; package_docs is the other half)."""
     from detect_corpora import detokenize, wikitext_lines
 
     from detectors.ngram import NgramModel
+    from hygiene.package_text import package_documents
 
-    tok = _tokenizer()
-    if source != "wikitext-valid":
+    if source not in REFERENCES:
         raise ValueError(source)
-    lines = [detokenize(line).replace("<unk>", "").strip() for line in wikitext_lines("valid", "first")]
-    docs = [line for line in lines if line and not line.startswith("=")]
+    tok = _tokenizer()
+    docs, parts = [], []
+    if source.startswith("wikitext-valid"):
+        lines = [detokenize(line).replace("<unk>", "").strip() for line in wikitext_lines("valid", "first")]
+        docs += [line for line in lines if line and not line.startswith("=")]
+        parts.append("first half of wikitext-2 valid.txt, detokenized")
+    if source.endswith("packages"):
+        packages = package_documents("reference")
+        docs += [doc["text"] for doc in packages]
+        parts.append(f"{len(packages)} README documents of {len({d['package'] for d in packages})} installed packages")
     ids = tok(docs, add_special_tokens=False)["input_ids"]
-    return NgramModel.fit(ids, len(tok), {"source": "first half of wikitext-2 valid.txt, detokenized"})
+    return NgramModel.fit(ids, len(tok), {"source": " + ".join(parts)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,15 +338,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=None, help="score only the first N tokens (cache head)")
     parser.add_argument("--extra", nargs="*", default=[], help="human-only sets added to every training set "
                         "(e.g. wikitext2_valid); they are then not evaluated")
-    parser.add_argument("--rule", choices=["pooled", "worst-group"], default="pooled",
-                        help="threshold rule on the training human rows' out-of-fold scores (default pooled)")
+    parser.add_argument("--rule", choices=["pooled", "worst-group", "worst-domain"], default="pooled",
+                        help="threshold rule on the training human rows' out-of-fold scores: pooled (default), "
+                             "the highest per-set threshold, or the highest per-domain threshold (news, stories, "
+                             "each --extra domain)")
+    parser.add_argument("--reference", choices=REFERENCES, default="wikitext-valid",
+                        help="human text of the ref family's trigram model (default wikitext-valid)")
     parser.add_argument("--json", type=Path, default=None, help="write every per-set figure here")
     parser.add_argument("--domain-check", nargs="*", default=[], metavar="CANDIDATE",
                         help="also measure detectors.domain.domain_check with these candidates' scores")
     args = parser.parse_args(argv)
     sets = [*(args.sets or [*detect_sets(), *HUMAN_DOMAINS]), *(e for e in args.extra if e not in (args.sets or []))]
     start = time.perf_counter()
-    reference = build_reference("wikitext-valid")
+    reference = build_reference(args.reference)
     chosen = [CANDIDATES[name] for name in [*args.candidates, *args.domain_check]]
     families = {f for c in chosen for f in c.families} | {
         f for c in chosen if c.feature for f in FAMILIES if c.feature in FAMILIES[f]}

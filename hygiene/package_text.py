@@ -1,0 +1,137 @@
+"""Human-written technical prose found on every install: the long descriptions of installed packages.
+
+The ``ref`` detector family needs human text of many domains for its n-gram reference, and a detector needs
+human text of a technical domain in training so that its threshold does not mistake documentation's
+predictable wording for machine authorship. Every environment with this package installed holds such text:
+the README each distribution ships as its ``METADATA`` long description (markdown / reStructuredText). It
+is read at run time, never copied anywhere.
+
+Markup is stripped lightly (code blocks, tables, headings, images, badges, link targets, HTML, inline-code
+backticks go); what remains is cut into documents of consecutive prose paragraphs (40-200 words, like the
+WikiText documents of the accuracy benchmarks). Passages repeated across packages are dropped. ``split``
+divides the distributions (never a document) into two halves by a hash of their name, so a reference model
+and a training domain can come from different packages.
+
+METADATA carries no release date, so the text cannot be limited to packages written before language models
+were common; the long descriptions are READMEs maintained by hand, which is the best available proxy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from importlib import metadata
+
+__all__ = ["package_documents", "SPLITS", "EXCLUDED"]
+
+SPLITS = ("reference", "train")
+EXCLUDED = frozenset({"corpus-hygiene"})  # this project's own README: not independent human text
+_MIN_WORDS, _MAX_WORDS, _MIN_PARAGRAPH = 40, 200, 12
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_HEADING_RULE = re.compile(r"^\s*([=\-~^*+#`'\"]{3,})\s*$")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # markdown [text](url); images give their alt text
+_RST_LINK = re.compile(r"`([^`<]+?)\s*<[^>]+>`_{1,2}")
+_RST_ROLE = re.compile(r":[a-zA-Z:]+:`([^`]+)`")
+_TAG = re.compile(r"<[^>]+>")
+_URL = re.compile(r"https?://\S+")
+_EMPHASIS = re.compile(r"(?<!\w)\*{1,2}(\S[^*]*?)\*{1,2}(?!\w)")
+_RST_REF = re.compile(r"(?<=[A-Za-z0-9)])_(?=[\s,.;:)]|$)")  # rst "name_" / "func()_" references
+
+
+def package_documents(split: str | None = None, *, exclude: frozenset[str] = EXCLUDED) -> list[dict[str, str]]:
+    """Prose documents of the installed distributions' long descriptions, in name order:
+    ``{"text", "package"}`` dicts; ``split`` ("reference" / "train") keeps one half of the packages."""
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
+    seen_names: set[str] = set()
+    bodies = []
+    for dist in metadata.distributions():
+        name = _canonical(dist.metadata.get("Name") or "")
+        if not name or name in seen_names or name in exclude:
+            continue
+        seen_names.add(name)
+        if split is not None and _half(name) != split:
+            continue
+        body = dist.metadata.get_payload() or dist.metadata.get("Description") or ""
+        if body.strip():
+            bodies.append((name, body))
+    docs = []
+    for name, body in sorted(bodies):
+        docs.extend({"text": text, "package": name} for text in _documents(prose_paragraphs(body)))
+    return _distinct(docs)
+
+
+def prose_paragraphs(markup: str) -> list[str]:
+    """Paragraphs of running prose of a markdown / reStructuredText README, markup stripped."""
+    lines, in_fence, in_literal = [], False, False
+    for line in markup.replace("\r\n", "\n").split("\n"):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            lines.append("")
+            continue
+        if in_fence:
+            continue
+        if in_literal:  # an rst literal block: indented lines after a "::" paragraph
+            if not line.strip() or line.startswith((" ", "\t")):
+                lines.append("")
+                continue
+            in_literal = False
+        stripped = line.strip()
+        if (line.startswith(("    ", "\t")) or stripped.startswith(("#", "|", "..", ">>>", "$ ", "+-", "<!--"))
+                or _HEADING_RULE.match(line)):
+            lines.append("")
+            continue
+        if stripped.endswith("::"):  # rst: "text::" reads "text:" and opens a literal block
+            in_literal = True
+            line = line.rstrip()[:-1]
+        lines.append(line)
+    out = []
+    for para in re.split(r"\n\s*\n", "\n".join(lines)):
+        if not para.strip():
+            continue
+        text = _RST_ROLE.sub(r"\1", _RST_LINK.sub(r"\1", _LINK.sub(r"\1", para)))
+        text = _URL.sub("", _TAG.sub("", text)).replace("``", "").replace("`", "")
+        text = _RST_REF.sub("", _EMPHASIS.sub(r"\1", text))
+        text = " ".join(text.split())
+        if text.startswith(("-", "*", "+")) or re.match(r"^\d+\.\s", text):
+            continue  # list items: fragments, not running prose
+        if len(text.split()) >= _MIN_PARAGRAPH and text[-1] in ".:)" and _letters(text) >= 0.7:
+            out.append(text)
+    return out
+
+
+def _documents(paragraphs: list[str]) -> list[str]:
+    docs, current = [], []
+    for para in paragraphs:
+        current.append(para)
+        words = " ".join(current).split()
+        if len(words) >= _MIN_WORDS:
+            docs.append(" ".join(words[:_MAX_WORDS]))
+            current = []
+    return docs
+
+
+def _distinct(docs: list[dict[str, str]], n: int = 8) -> list[dict[str, str]]:
+    """Drop documents sharing a word 8-gram with an earlier one (licence boilerplate, forks' READMEs)."""
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for doc in docs:
+        words = doc["text"].lower().split()
+        grams = {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
+        if grams.isdisjoint(seen):
+            out.append(doc)
+        seen |= grams
+    return out
+
+
+def _letters(text: str) -> float:
+    return sum(c.isalpha() or c.isspace() for c in text) / max(len(text), 1)
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _half(name: str) -> str:
+    return SPLITS[hashlib.sha256(name.encode()).digest()[0] % 2]
