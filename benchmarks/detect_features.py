@@ -85,12 +85,14 @@ CANDIDATES = {c.name: c for c in [
 class Bench:
     """Features of every set, computed once per family from the token cache."""
 
-    def __init__(self, sets: list[str], reference, contexts: tuple[str, ...] = ("raw",)) -> None:
+    def __init__(self, sets: list[str], reference, contexts: tuple[str, ...] = ("raw",), base_rows: int = 0) -> None:
         self.reference = reference
         self.boundary = sentence_ends(_tokenizer())
         self.data = {}
         for name in sets:
             arrays, labels, texts = load(name, contexts)
+            if base_rows and name in BASE_SETS and len(texts) > base_rows:
+                arrays, labels, texts = arrays.take(list(range(base_rows))), labels[:base_rows], texts[:base_rows]
             if len(set(labels.tolist())) < (1 if name in (*HUMAN_DOMAINS, *EXTRA_HUMAN) else 2):
                 print(f"{name}: not enough rows scored in contexts {contexts} yet; left out", flush=True)
                 continue
@@ -344,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                              "each --extra domain)")
     parser.add_argument("--reference", choices=REFERENCES, default="wikitext-valid",
                         help="human text of the ref family's trigram model (default wikitext-valid)")
+    parser.add_argument("--base-rows", type=int, default=0,
+                        help="first N rows of each base-model set at most (0 = every cached row; default 0)")
     parser.add_argument("--json", type=Path, default=None, help="write every per-set figure here")
     parser.add_argument("--domain-check", nargs="*", default=[], metavar="CANDIDATE",
                         help="also measure detectors.domain.domain_check with these candidates' scores")
@@ -354,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [CANDIDATES[name] for name in [*args.candidates, *args.domain_check]]
     families = {f for c in chosen for f in c.families} | {
         f for c in chosen if c.feature for f in FAMILIES if c.feature in FAMILIES[f]}
-    bench = Bench(sets, reference, families_contexts(sorted(families)))
+    bench = Bench(sets, reference, families_contexts(sorted(families)), args.base_rows)
     if args.max_tokens:
         for d in bench.data.values():
             d["arrays"] = d["arrays"].head(args.max_tokens)

@@ -3,8 +3,8 @@
 The ``ref`` detector family needs human text of many domains for its n-gram reference, and a detector needs
 human text of a technical domain in training so that its threshold does not mistake documentation's
 predictable wording for machine authorship. Every environment with this package installed holds such text:
-the README each distribution ships as its ``METADATA`` long description (markdown / reStructuredText). It
-is read at run time, never copied anywhere.
+the README each distribution in the environment's site-packages ships as its ``METADATA`` long description
+(markdown / reStructuredText). It is read at run time, never copied anywhere.
 
 Markup is stripped lightly (code blocks, tables, headings, images, badges, link targets, HTML, inline-code
 backticks go); what remains is cut into documents of consecutive prose paragraphs (40-200 words, like the
@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sysconfig
 from importlib import metadata
 
-__all__ = ["package_documents", "SPLITS", "EXCLUDED"]
+__all__ = ["package_documents", "prose_paragraphs", "site_packages", "SPLITS", "EXCLUDED"]
 
 SPLITS = ("reference", "train")
 EXCLUDED = frozenset({"corpus-hygiene"})  # this project's own README: not independent human text
@@ -46,7 +47,7 @@ def package_documents(split: str | None = None, *, exclude: frozenset[str] = EXC
         raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
     seen_names: set[str] = set()
     bodies = []
-    for dist in metadata.distributions():
+    for dist in metadata.distributions(path=site_packages()):
         name = _canonical(dist.metadata.get("Name") or "")
         if not name or name in seen_names or name in exclude:
             continue
@@ -60,6 +61,13 @@ def package_documents(split: str | None = None, *, exclude: frozenset[str] = EXC
     for name, body in sorted(bodies):
         docs.extend({"text": text, "package": name} for text in _documents(prose_paragraphs(body)))
     return _distinct(docs)
+
+
+def site_packages() -> list[str]:
+    """This environment's installed-package directories. Not all of ``sys.path``: importing some libraries
+    adds their vendored copies of other packages to it (setuptools' ``_vendor``), which would change the text."""
+    paths = sysconfig.get_paths()
+    return list(dict.fromkeys(paths[key] for key in ("purelib", "platlib")))
 
 
 def prose_paragraphs(markup: str) -> list[str]:
