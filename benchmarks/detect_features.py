@@ -305,13 +305,13 @@ def bench_contexts(bench: Bench) -> str:
                             if k.split("_")[0] in ("raw", "chat")}))
 
 
-REFERENCES = ("wikitext-valid", "wikitext-valid+packages", "packages")
+REFERENCES = ("wikitext-valid", "wikitext-valid+packages", "wikitext-valid+packages+docstrings", "packages")
 
 
 def build_reference(source: str):
     """A trigram model of human text never scored here: the first half of WikiText-2 *valid*, and/or the
     "reference" half of the installed packages' READMEs (hygiene.package_text; package_docs is the other half)."""
-    from detect_corpora import detokenize, wikitext_lines
+    from detect_corpora import detokenize, package_docstrings, wikitext_lines
 
     from detectors.ngram import NgramModel
     from hygiene.package_text import package_documents
@@ -324,10 +324,14 @@ def build_reference(source: str):
         lines = [detokenize(line).replace("<unk>", "").strip() for line in wikitext_lines("valid", "first")]
         docs += [line for line in lines if line and not line.startswith("=")]
         parts.append("first half of wikitext-2 valid.txt, detokenized")
-    if source.endswith("packages"):
+    if "packages" in source:
         packages = package_documents("reference")
         docs += [doc["text"] for doc in packages]
         parts.append(f"{len(packages)} README documents of {len({d['package'] for d in packages})} installed packages")
+    if source.endswith("docstrings"):
+        strings = package_docstrings(split="reference")
+        docs += strings
+        parts.append(f"{len(strings)} docstring documents of the same packages")
     ids = tok(docs, add_special_tokens=False)["input_ids"]
     return NgramModel.fit(ids, len(tok), {"source": " + ".join(parts)})
 

@@ -18,15 +18,23 @@ were common; the long descriptions are READMEs maintained by hand, which is the 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import sysconfig
 from importlib import metadata
+from pathlib import Path
 
-__all__ = ["package_documents", "prose_paragraphs", "site_packages", "SPLITS", "EXCLUDED"]
+__all__ = ["package_documents", "docstring_documents", "prose_paragraphs", "site_packages", "SPLITS", "EXCLUDED", "STDLIB_COPIES"]
 
 SPLITS = ("reference", "train")
 EXCLUDED = frozenset({"corpus-hygiene"})  # this project's own README: not independent human text
+# Distributions that copy standard-library modules (their docstrings are Python's documentation) or vendor them.
+STDLIB_COPIES = frozenset({"typing-extensions", "importlib-metadata", "importlib-resources", "zipp", "tomli",
+                           "exceptiongroup", "mock", "setuptools", "pip", "dataclasses", "contextlib2",
+                           "pathlib2", "singledispatch", "enum34", "futures", "backports-tarfile"})
+_SKIP_PARTS = {"tests", "test", "testing", "examples", "_vendor", "vendor", "vendored", "_distutils", "externals",
+               "_externals", "extern", "_extern", "benchmarks", "docs"}
 _MIN_WORDS, _MAX_WORDS, _MIN_PARAGRAPH = 40, 200, 12
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -43,24 +51,53 @@ _RST_REF = re.compile(r"(?<=[A-Za-z0-9)])_(?=[\s,.;:)]|$)")  # rst "name_" / "fu
 def package_documents(split: str | None = None, *, exclude: frozenset[str] = EXCLUDED) -> list[dict[str, str]]:
     """Prose documents of the installed distributions' long descriptions, in name order:
     ``{"text", "package"}`` dicts; ``split`` ("reference" / "train") keeps one half of the packages."""
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
-    seen_names: set[str] = set()
-    bodies = []
-    for dist in metadata.distributions(path=site_packages()):
-        name = _canonical(dist.metadata.get("Name") or "")
-        if not name or name in seen_names or name in exclude:
-            continue
-        seen_names.add(name)
-        if split is not None and _half(name) != split:
-            continue
-        body = dist.metadata.get_payload() or dist.metadata.get("Description") or ""
-        if body.strip():
-            bodies.append((name, body))
     docs = []
-    for name, body in sorted(bodies):
+    for name, dist in _distributions(split, exclude):
+        body = dist.metadata.get_payload() or dist.metadata.get("Description") or ""
         docs.extend({"text": text, "package": name} for text in _documents(prose_paragraphs(body)))
     return _distinct(docs)
+
+
+def docstring_documents(split: str | None = None, *, per_package: int = 15,
+                        exclude: frozenset[str] = EXCLUDED | STDLIB_COPIES) -> list[dict[str, str]]:
+    """Prose documents of the docstrings in the installed distributions' own Python source (parsed, never
+    imported): module, class and function docstrings of one file packed together, at most ``per_package``
+    documents per distribution (its files in path order), tests, examples and vendored code skipped.
+    Backports of standard-library modules are left out: their docstrings are Python's own documentation."""
+    docs = []
+    for name, dist in _distributions(split, exclude):
+        found: list[str] = []
+        files = sorted(str(f) for f in (dist.files or ()) if str(f).endswith(".py"))
+        for rel in files:
+            if len(found) >= per_package:
+                break
+            if _SKIP_PARTS & set(re.split(r"[/\\]", rel.lower())[:-1]) or rel.rsplit("/", 1)[-1].startswith("test"):
+                continue
+            paragraphs = [p for doc in _docstrings(dist.locate_file(rel)) for p in prose_paragraphs(doc)]
+            found.extend(_documents(paragraphs)[: per_package - len(found)])
+        docs.extend({"text": text, "package": name} for text in found)
+    return _distinct(docs)
+
+
+def _docstrings(path) -> list[str]:
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return []
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    return [doc for node in ast.walk(tree) if isinstance(node, kinds) and (doc := ast.get_docstring(node))]
+
+
+def _distributions(split: str | None, exclude: frozenset[str]):
+    """(canonical name, distribution) of each distribution in site-packages once, in name order."""
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
+    found = {}
+    for dist in metadata.distributions(path=site_packages()):
+        name = _canonical(dist.metadata.get("Name") or "")
+        if name and name not in found and name not in exclude and (split is None or _half(name) == split):
+            found[name] = dist
+    return sorted(found.items())
 
 
 def site_packages() -> list[str]:
