@@ -25,7 +25,8 @@ import sysconfig
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["package_documents", "docstring_documents", "prose_paragraphs", "site_packages", "SPLITS", "EXCLUDED", "STDLIB_COPIES"]
+__all__ = ["package_documents", "docstring_documents", "prose_paragraphs", "site_packages", "SPLITS", "EXCLUDED",
+           "STDLIB_COPIES"]
 
 SPLITS = ("reference", "train")
 EXCLUDED = frozenset({"corpus-hygiene"})  # this project's own README: not independent human text
