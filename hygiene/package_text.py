@@ -19,6 +19,7 @@ were common; the long descriptions are READMEs maintained by hand, which is the 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
 import sysconfig
@@ -52,11 +53,16 @@ _RST_REF = re.compile(r"(?<=[A-Za-z0-9)])_(?=[\s,.;:)]|$)")  # rst "name_" / "fu
 def package_documents(split: str | None = None, *, exclude: frozenset[str] = EXCLUDED) -> list[dict[str, str]]:
     """Prose documents of the installed distributions' long descriptions, in name order:
     ``{"text", "package"}`` dicts; ``split`` ("reference" / "train") keeps one half of the packages."""
+    return [dict(doc) for doc in _readme_documents(split, exclude)]
+
+
+@functools.lru_cache(maxsize=8)  # the installed packages do not change under a running process
+def _readme_documents(split: str | None, exclude: frozenset[str]) -> tuple[dict[str, str], ...]:
     docs = []
     for name, dist in _distributions(split, exclude):
         body = dist.metadata.get_payload() or dist.metadata.get("Description") or ""
         docs.extend({"text": text, "package": name} for text in _documents(prose_paragraphs(body)))
-    return _distinct(docs)
+    return tuple(_distinct(docs))
 
 
 def docstring_documents(split: str | None = None, *, per_package: int = 15,
@@ -65,6 +71,11 @@ def docstring_documents(split: str | None = None, *, per_package: int = 15,
     imported): module, class and function docstrings of one file packed together, at most ``per_package``
     documents per distribution (its files in path order), tests, examples and vendored code skipped.
     Backports of standard-library modules are left out: their docstrings are Python's own documentation."""
+    return [dict(doc) for doc in _docstring_documents(split, per_package, exclude)]
+
+
+@functools.lru_cache(maxsize=8)
+def _docstring_documents(split: str | None, per_package: int, exclude: frozenset[str]) -> tuple[dict[str, str], ...]:
     docs = []
     for name, dist in _distributions(split, exclude):
         found: list[str] = []
@@ -77,7 +88,7 @@ def docstring_documents(split: str | None = None, *, per_package: int = 15,
             paragraphs = [p for doc in _docstrings(dist.locate_file(rel)) for p in prose_paragraphs(doc)]
             found.extend(_documents(paragraphs)[: per_package - len(found)])
         docs.extend({"text": text, "package": name} for text in found)
-    return _distinct(docs)
+    return tuple(_distinct(docs))
 
 
 def _docstrings(path) -> list[str]:

