@@ -1,19 +1,20 @@
-"""Human-written technical prose found on every install: the long descriptions of installed packages.
+"""Human-written technical prose found on every install: the READMEs and docstrings of installed packages.
 
 The ``ref`` detector family needs human text of many domains for its n-gram reference, and a detector needs
 human text of a technical domain in training so that its threshold does not mistake documentation's
 predictable wording for machine authorship. Every environment with this package installed holds such text:
 the README each distribution in the environment's site-packages ships as its ``METADATA`` long description
-(markdown / reStructuredText). It is read at run time, never copied anywhere.
+(markdown / reStructuredText), and the docstrings of its own Python source. It is read at run time, never
+copied anywhere.
 
-Markup is stripped lightly (code blocks, tables, headings, images, badges, link targets, HTML, inline-code
-backticks go); what remains is cut into documents of consecutive prose paragraphs (40-200 words, like the
-WikiText documents of the accuracy benchmarks). Passages repeated across packages are dropped. ``split``
-divides the distributions (never a document) into two halves by a hash of their name, so a reference model
-and a training domain can come from different packages.
+Markup is stripped lightly (code blocks, tables, headings, lists, images, badges, link targets, HTML,
+inline-code backticks go); what remains is cut into documents of consecutive prose paragraphs (40-200 words,
+like the WikiText documents of the accuracy benchmarks). Passages repeated across packages are dropped.
+``split`` divides the distributions (never a document) into two halves by a hash of their name, so a
+reference model and a training domain can come from different packages.
 
 METADATA carries no release date, so the text cannot be limited to packages written before language models
-were common; the long descriptions are READMEs maintained by hand, which is the best available proxy.
+were common; READMEs and docstrings maintained by hand are the best available proxy.
 """
 
 from __future__ import annotations
