@@ -13,7 +13,10 @@ with their provenance. Then the directory is loaded with :class:`detectors.learn
 ``--check`` documents are scored live, to confirm that the cached features are the ones the detector computes.
 
     nice -n 10 .venv/bin/python benchmarks/detect_shipped_model.py [--check 16] [--extra wikitext2_valid ...]
-        [--rule worst-domain] [--base-rows 400]
+        [--rule worst-domain|pooled] [--base-rows 400]
+
+The defaults build the shipped directory (RESULTS.md, issue 15, table G); the first opt-in (table A) was
+``--extra wikitext2_valid --rule pooled --base-rows 200``.
 """
 
 from __future__ import annotations
@@ -50,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", type=int, default=16, help="documents scored live to compare (0: skip)")
     parser.add_argument("--candidate", default=CANDIDATE, choices=[n for n, c in CANDIDATES.items() if c.families
                                                                     and "ref" not in c.families])
-    parser.add_argument("--extra", nargs="*", default=["wikitext2_valid"], choices=EXTRA_HUMAN,
-                        help="human-only training domains (default: wikitext2_valid)")
-    parser.add_argument("--rule", choices=["pooled", "worst-domain"], default="pooled")
-    parser.add_argument("--base-rows", type=int, default=0, help="first N rows of each base-model set (0: all cached)")
+    parser.add_argument("--extra", nargs="*", default=list(EXTRA_HUMAN), choices=EXTRA_HUMAN,
+                        help="human-only training domains (default: all of them)")
+    parser.add_argument("--rule", choices=["pooled", "worst-domain"], default="worst-domain")
+    parser.add_argument("--base-rows", type=int, default=400,
+                        help="first N rows of each base-model set (0: all cached; default 400)")
     args = parser.parse_args(argv)
     candidate = CANDIDATES[args.candidate]
     sets = [*detect_sets(), *args.extra]
