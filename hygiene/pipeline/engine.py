@@ -92,10 +92,11 @@ def dedup_config(config: CleanConfig):
     return DedupConfig(minhash=minhash, threshold=d.threshold, bands=d.bands, rows=d.rows)
 
 
-def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path, rows: int, mode: Mode) -> list:
+def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path, rows: int, mode: Mode,
+                    ray: RayEngine | None) -> list:
     """Pass 2's filters for a job: against the persistent index when ``dedup.index`` names one (`clean` adds
     the run's documents to it, `score` only checks); else near dedup on disk (under ``work``) when
-    ``dedup.engine`` says so."""
+    ``dedup.engine`` says so, its candidate and verify stages as Ray tasks on the Ray engine."""
     from .dedup_disk import disk_partitions, use_disk
 
     value = threshold.value if threshold is not None else None
@@ -108,7 +109,7 @@ def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path
     disk = use_disk(config.dedup.engine, rows)
     return decision_steps(value, remove_machine=config.remove_machine, exact=config.dedup.exact,
                           dedup=dedup_config(config), disk=work / "near-dedup" if disk else None,
-                          partitions=disk_partitions(rows))
+                          partitions=disk_partitions(rows), map_tasks=ray.map_tasks if ray is not None else None)
 
 
 def _near_info(filters: list) -> dict[str, Any] | None:
@@ -209,11 +210,14 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     shard_stats: dict[str, list[StepStats]] = {}
     if todo:
         progress.start("score", sum(input_rows[s.name] for s in todo))
-        for shard in todo:
-            quarantine = open_sink(out / C.QUARANTINE_DIR, shard.name, config.output_format)
-            shard_stats[shard.name] = score_shard(shard, steps, config, work / "signals" / f"{shard.name}.parquet",
-                                                  quarantine, progress,
-                                                  mapper=ray.map_steps if ray is not None else None)
+        if ray is not None:  # a task per shard: the workers read, score and write; the driver reads no record
+            shard_stats = ray.score_shards(todo, steps, config, work / "signals", out / C.QUARANTINE_DIR, progress,
+                                           input_rows)
+        else:
+            for shard in todo:
+                quarantine = open_sink(out / C.QUARANTINE_DIR, shard.name, config.output_format)
+                shard_stats[shard.name] = score_shard(shard, steps, config,
+                                                      work / "signals" / f"{shard.name}.parquet", quarantine, progress)
         progress.finish()
     pass1 = merge_stats(shard_stats.get(s.name) or read_step_stats(work / "signals" / f"{s.name}.parquet")
                         for s in shards)
@@ -226,7 +230,7 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     # work file in memory at a time), then decide.
     t = time.perf_counter()
     paths = [work / "signals" / f"{s.name}.parquet" for s in shards]
-    filters = _decision_steps(config, threshold, work, sum(input_rows.values()), mode)
+    filters = _decision_steps(config, threshold, work, sum(input_rows.values()), mode, ray)
     collecting = [f for f in filters if isinstance(f, GlobalStep)]
     sizes, ids, score_parts = [], [], []
     for path in paths:
