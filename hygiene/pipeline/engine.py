@@ -332,6 +332,16 @@ def _shard_entry(shard: Shard, rows: int, quarantined: int, counts: dict[str, in
     return entry
 
 
+def _recorded_config(config: CleanConfig) -> dict[str, Any]:
+    """The job's settings as the manifest records them: a Redis index URL without its password."""
+    settings = config.model_dump(mode="json")
+    if config.dedup.index is not None:
+        from hygiene.dedup.storage import redact_location
+
+        settings["dedup"]["index"] = redact_location(config.dedup.index)
+    return settings
+
+
 def _manifest(mode, config, threshold: Threshold | None, sources, per_shard, decisions, scores, timings, resumed):
     keys = ("rows", "kept", "removed", "scored", "quarantined")
     totals = {key: sum(e.get(key, 0) for e in per_shard) for key in keys}
@@ -345,7 +355,7 @@ def _manifest(mode, config, threshold: Threshold | None, sources, per_shard, dec
         "command": mode,
         "finished": _now(),
         "resumed": resumed,
-        "config": config.model_dump(mode="json"),
+        "config": _recorded_config(config),
         "threshold": threshold.as_dict() if threshold is not None else None,
         "inputs": [dict(src, **entry) for src, entry in zip(sources, per_shard)],
         "counts": totals,
