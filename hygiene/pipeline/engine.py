@@ -254,27 +254,28 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     picks = pick_examples(decisions, ids, scores)
     timings["decide"] = time.perf_counter() - t
 
-    # Pass 3: route rows into output shards (one shard's signals in memory at a time; on Ray, shards at once),
-    # then read every shard's counts and example texts back from its completion marker.
+    # Pass 3: route rows into output shards (one shard's signals in memory at a time; on Ray, as many as the
+    # cluster routes at once), then read every shard's counts and example texts back from its completion marker.
     t = time.perf_counter()
     progress.start("write", sum(input_rows.values()))  # every record, quarantined ones too: they stream past
     spans = dict(zip((s.name for s in shards), _spans(sizes)))
-    jobs = []
-    for shard, path in zip(shards, paths):
-        marker = work / "routed" / f"{shard.name}.json"
-        if marker.exists():
-            progress.advance(input_rows[shard.name])
-            continue
-        sig = read_signals(path, exclude=[KEY, SIGNATURE])
-        job = dict(shard=shard, signals=sig, extra=annotations(sig, decisions, spans[shard.name], ids), config=config,
-                   out=out, marker=marker, mode=mode, annotate_kept=annotate_kept, capture=picks.capture())
-        if ray is None:
+
+    def jobs():
+        for shard, path in zip(shards, paths):
+            marker = work / "routed" / f"{shard.name}.json"
+            if marker.exists():
+                progress.advance(input_rows[shard.name])
+                continue
+            sig = read_signals(path, exclude=[KEY, SIGNATURE])
+            yield dict(shard=shard, signals=sig, extra=annotations(sig, decisions, spans[shard.name], ids),
+                       config=config, out=out, marker=marker, mode=mode, annotate_kept=annotate_kept,
+                       capture=picks.capture())
+
+    if ray is None:
+        for job in jobs():
             route_shard(**job, progress=progress)
-        else:
-            jobs.append(job)
-    if ray is not None:
-        ray.route(jobs)
-        progress.advance(sum(input_rows[job["shard"].name] for job in jobs))
+    else:
+        ray.route(jobs(), done=lambda shard: progress.advance(input_rows[shard.name]))
     per_shard, texts = [], {}
     for shard, path in zip(shards, paths):
         marker = work / "routed" / f"{shard.name}.json"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,12 +127,11 @@ def _score(shard: Shard, steps: list[Step], config: CleanConfig, signals_path: P
     return score_shard(shard, steps, config, signals_path, quarantine, NullProgress(), mapper=mapper)
 
 
-def _route(*args: Any, **kwargs: Any) -> tuple[dict[str, int], dict[str, Any]]:
+def _route(**job: Any) -> None:
+    """Pass 3 for one shard on a worker: its counts and example texts land in its marker files."""
     from .route import route_shard
 
-    capture = kwargs.get("capture")
-    counts = route_shard(*args, **kwargs, progress=NullProgress())
-    return counts, capture.texts if capture is not None else {}
+    route_shard(**job, progress=NullProgress())
 
 
 def _call(fn: Callable[..., Any], args: tuple) -> Any:
@@ -266,10 +265,27 @@ class RayEngine:
         return ray.get([task.remote(fn, a) for a in args])
 
     # pass 3 -------------------------------------------------------------------------------------------------
-    def route(self, jobs: list[dict[str, Any]]) -> list[tuple[dict[str, int], dict[str, Any]]]:
-        """``route_shard(**job)`` for every job as Ray tasks, all at once; (counts, captured texts) per job."""
-        if not jobs:
-            return []
+    def route(self, jobs: Iterable[dict[str, Any]], done: Callable[[Shard], None]) -> None:
+        """``route_shard(**job)`` for every job as Ray tasks, as many at once as the cluster has CPUs (a job holds
+        a shard's signals and annotations: the next is built when a task finishes); ``done(shard)`` after each."""
         ray = self.start()
         task = ray.remote(num_cpus=1)(_route)
-        return ray.get([task.remote(**job) for job in jobs])
+        limit = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        pending: dict[Any, Shard] = {}
+
+        def wait_one() -> None:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ray.get(ready[0])
+            done(pending.pop(ready[0]))
+
+        try:
+            for job in jobs:
+                if len(pending) >= limit:
+                    wait_one()
+                pending[task.remote(**job)] = job["shard"]
+                del job
+            while pending:
+                wait_one()
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
