@@ -127,7 +127,8 @@ def _near_info(filters: list) -> dict[str, Any] | None:
         info.update(engine="disk", partitions=near.partitions, max_cluster=near.max_cluster)
         if near.result is not None:
             info.update(refused_unions=near.result.refused_unions, largest_cluster=near.result.largest_cluster,
-                        disk_bytes=near.result.disk_bytes)
+                        disk_bytes=near.result.disk_bytes,
+                        seconds={k: round(v, 3) for k, v in near.result.timings.items()})
     return info
 
 

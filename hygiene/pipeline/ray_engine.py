@@ -114,6 +114,22 @@ def _remote_mapper(server: Any, remote: Step) -> BatchMapper:
     return apply
 
 
+def _released(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` that hands Arrow's unused memory back to the system when it returns: a worker lives on, idle or
+    running other tasks, and would otherwise keep the peak of every task it ran."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            pa.default_memory_pool().release_unused()
+
+    return run
+
+
+@_released
 def _score(shard: Shard, steps: list[Step], config: CleanConfig, signals_path: Path, quarantine_dir: Path,
            server: Any) -> list[StepStats]:
     """Pass 1 for one shard on a worker: the local engine's ``score_shard`` (the detector, if any, on ``server``)."""
@@ -127,6 +143,7 @@ def _score(shard: Shard, steps: list[Step], config: CleanConfig, signals_path: P
     return score_shard(shard, steps, config, signals_path, quarantine, NullProgress(), mapper=mapper)
 
 
+@_released
 def _route(**job: Any) -> None:
     """Pass 3 for one shard on a worker: its counts and example texts land in its marker files."""
     from .route import route_shard
@@ -134,6 +151,7 @@ def _route(**job: Any) -> None:
     route_shard(**job, progress=NullProgress())
 
 
+@_released
 def _call(fn: Callable[..., Any], args: tuple) -> Any:
     return fn(*args)
 
