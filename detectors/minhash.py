@@ -21,6 +21,7 @@ import struct
 import sys
 import unicodedata
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -32,7 +33,9 @@ from detectors.dedup_config import MinHashConfig
 _MAX_U32 = 0xFFFFFFFF
 
 __all__ = [
+    "Encoded",
     "MinHashConfig",
+    "encode",
     "hash_shingles",
     "normalize",
     "permutations",
@@ -438,12 +441,19 @@ def _key_kernel(buf, offsets, fold, index, entry, data, growth, out):
         out[i] = _key64(arr, start, end)
 
 
-def _encode(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One writable uint8 buffer, int64 offsets, and which docs still need casefolding.
+class Encoded(NamedTuple):
+    """Texts ready for the kernels: one writable uint8 buffer of their UTF-8 bytes (NFKC already applied to
+    the non-ASCII ones), int64 offsets (text i is ``buf[offsets[i]:offsets[i + 1]]``) and which texts still
+    need casefolding (the non-ASCII ones). The kernels normalise ``buf`` in place: one use per ``Encoded``."""
 
-    ASCII docs are copied as is (NFKC is the identity there and casefold is ASCII lowercasing,
-    which normalisation does); the rest get NFKC here and casefold in the kernel.
-    """
+    buf: np.ndarray
+    offsets: np.ndarray
+    fold: np.ndarray
+
+
+def encode(texts: Sequence[str]) -> Encoded:
+    """``texts`` as :class:`Encoded`. ASCII texts are copied as is (NFKC is the identity there and casefold
+    is ASCII lowercasing, which normalisation does); the rest get NFKC here and casefold in the kernel."""
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of str, not a single str")
     try:
@@ -460,23 +470,27 @@ def _encode(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)), out=offsets[1:])
     buf = np.frombuffer(bytearray().join(parts), dtype=np.uint8)  # one copy, writable
-    return buf, offsets, ~np.array(ascii_flags, dtype=bool)
+    return Encoded(buf, offsets, ~np.array(ascii_flags, dtype=bool))
 
 
-def sign(texts: Sequence[str], config: MinHashConfig | None = None) -> np.ndarray:
+def _encoded(texts: Sequence[str] | Encoded) -> Encoded:
+    return texts if isinstance(texts, Encoded) else encode(texts)
+
+
+def sign(texts: Sequence[str] | Encoded, config: MinHashConfig | None = None) -> np.ndarray:
     """MinHash signatures, shape (len(texts), num_perm), dtype uint32; empty texts give all 0xFFFFFFFF."""
     cfg = config or MinHashConfig()
     a, b = permutations(cfg.num_perm, cfg.seed)
-    buf, offsets, fold = _encode(texts)
+    buf, offsets, fold = _encoded(texts)
     out = np.full((len(fold), cfg.num_perm), _MAX_U32, dtype=np.uint32)
     if len(fold):
         _sign_kernel(buf, offsets, fold, *_fold_table(), cfg.shingle == "word", cfg.ngram, a, b, out)
     return out
 
 
-def text_keys(texts: Sequence[str]) -> np.ndarray:
+def text_keys(texts: Sequence[str] | Encoded) -> np.ndarray:
     """Exact-duplicate keys (uint64): ``text_key`` of each text, normalised and hashed in one parallel kernel."""
-    buf, offsets, fold = _encode(texts)
+    buf, offsets, fold = _encoded(texts)
     out = np.zeros(len(fold), dtype=np.uint64)
     if len(fold):
         _key_kernel(buf, offsets, fold, *_fold_table(), out)
@@ -489,7 +503,7 @@ def hash_shingles(texts: Sequence[str], config: MinHashConfig | None = None) -> 
     Equals ``[shingle_hash(s) for s in shingles(text, config)]`` per text, in shingle order.
     """
     cfg = config or MinHashConfig()
-    buf, offsets, fold = _encode(texts)
+    buf, offsets, fold = encode(texts)
     table = _fold_table()
     growth = table[3]
     flat = np.empty(growth * len(buf), dtype=np.uint32)

@@ -17,7 +17,8 @@ from .session import has_session
 from .state import ServiceState
 from .uploads import Upload
 
-__all__ = ["get_state", "StateDep", "require_token", "AUTH", "find_job", "find_upload"]
+__all__ = ["get_state", "StateDep", "require_token", "refuse_if_throttled", "client_address", "AUTH", "find_job",
+           "find_upload"]
 
 
 def get_state(request: Request) -> ServiceState:
@@ -29,16 +30,32 @@ StateDep = Annotated[ServiceState, Depends(get_state)]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token> (required when configured)")
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def refuse_if_throttled(request: Request, state: ServiceState) -> None:
+    """429 while this client is over its allowance of wrong tokens (service/throttle.py)."""
+    retry = state.failed_auth.retry_after(client_address(request))
+    if retry is not None:
+        raise ApiError(429, "too_many_failed_logins", f"too many wrong tokens from this address; retry in {retry} s",
+                       headers={"Retry-After": str(retry)})
+
+
 async def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                         request: Request, state: StateDep) -> None:
     """Pass when no token is configured, the request carries it, or (GET and HEAD only: reports and
-    downloads in a browser) the console's login cookie; 401 otherwise."""
+    downloads in a browser) the console's login cookie; 401 otherwise, 429 after too many wrong tokens."""
     expected = state.settings.token
     if expected is None:
         return
+    refuse_if_throttled(request, state)
     if request.method in ("GET", "HEAD") and has_session(request, expected):
         return
-    if not token_matches(expected, request.headers.get("authorization")):
+    presented = request.headers.get("authorization")
+    if not token_matches(expected, presented):
+        if presented:  # a wrong token counts, a missing one is no guess
+            state.failed_auth.failed(client_address(request))
         raise ApiError(401, "unauthorized", "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 

@@ -26,7 +26,7 @@ _JOB_ENV = {"dedup.index": REDIS_URL_ENV, "engine": "HYGIENE_ENGINE", "ray_addre
 # Environment variables read, by service field; lists are os.pathsep-separated (data_roots) or comma-separated.
 _ENV_FIELDS = ("host", "port", "token", "data_roots", "output_root", "db_path", "max_body_bytes", "max_texts",
                "max_chars", "max_shard_bytes", "uploads_dir", "queue_size", "max_batch", "batch_wait_ms", "batching",
-               "allowed_hosts")
+               "allowed_hosts", "max_auth_failures")
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -54,6 +54,8 @@ class ServiceSettings(BaseModel):
     max_batch: int = Field(32, ge=1, le=4096, description="texts per model call when micro-batching")
     batch_wait_ms: float = Field(5.0, ge=0, le=1000, description="how long a batch waits to fill up")
     batching: bool = Field(True, description="merge concurrent /v1/score requests into one model call")
+    max_auth_failures: int = Field(10, ge=1, le=1 << 20, description=(
+        "wrong tokens one client address may send in a minute; then it is refused (429) until the minute passes"))
     job: CleanConfig = CleanConfig()
 
     @property

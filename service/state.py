@@ -18,6 +18,7 @@ from .jobs import JobRunner, JobStore
 from .metrics import Metrics
 from .settings import ServiceSettings
 from .submit import scorer_for
+from .throttle import FailedAuth
 from .uploads import UploadStore
 
 __all__ = ["ServiceState", "start_workers"]
@@ -37,6 +38,7 @@ class ServiceState:
         self.ready = False  # the detector (if any) is loaded and the job worker runs
         self.load_error: str | None = None
         self.metrics = Metrics()
+        self.failed_auth = FailedAuth(settings.max_auth_failures)  # wrong tokens per client address
         self.store = JobStore(settings.store_path)
         self.store.on_finish = self.metrics.on_job_finished
         self.metrics.watch_jobs(self.store.count_by_state)

@@ -84,7 +84,7 @@ def test_cross_site_form_posts_are_refused(console):
     wait_job(httpx.Client(base_url=console, headers={"Authorization": f"Bearer {TOKEN}"}), jobs[0]["id"])
 
 
-def test_submit_watch_and_delete_through_the_pages(console):
+def test_submit_watch_and_delete_through_the_pages(console, tmp_path):
     client = _login(console)
     r = client.post("/console/jobs", data={"kind": "clean", "paths": "a.parquet", "config": '{"batch_rows": 4}'})
     assert r.status_code == 303 and r.headers["location"].startswith("/console/jobs/")
@@ -94,6 +94,8 @@ def test_submit_watch_and_delete_through_the_pages(console):
     page = client.get(r.headers["location"]).text
     assert f"/v1/jobs/{job_id}/report?format=html" in page and "kept/a.parquet" in page
     assert 'http-equiv="refresh"' not in page  # finished: no more refreshing
+    for html in (page, client.get("/").text):  # the server's directories are not shown, as in the API
+        assert str(tmp_path) not in html and str(tmp_path.resolve()) not in html
     assert client.get(f"/v1/jobs/{job_id}/report", params={"format": "html"}).status_code == 200
     gone = client.post(f"/console/jobs/{job_id}/delete")
     assert gone.status_code == 303 and gone.headers["location"] == f"/?deleted={job_id}"
@@ -152,3 +154,18 @@ def test_without_a_token_the_console_is_open(tmp_path):
         css = httpx.get(f"{base}/console/static/console.css")
         assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
         assert "/console/new" not in httpx.get(f"{base}/openapi.json").text  # the console is not API
+
+
+def test_wrong_tokens_are_throttled_per_client(tmp_path):
+    settings = load_settings(env={}, service={"output_root": str(tmp_path / "jobs"), "token": TOKEN,
+                                              "max_auth_failures": 3}, job={"threshold": -3.0})
+    with thread_server(create_app(settings, scorer=FakeScorer())) as base:
+        api = httpx.Client(base_url=base, timeout=30)
+        assert api.get("/v1/jobs").status_code == 401  # no token: not a guess, not counted
+        for _ in range(3):
+            assert api.get("/v1/jobs", headers={"Authorization": "Bearer wrong-token-0123456789"}).status_code == 401
+        refused = api.get("/v1/jobs", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 60  # even the right one
+        assert refused.json()["error"]["code"] == "too_many_failed_logins"
+        page = api.post("/console/login", data={"token": TOKEN, "next": "/"})
+        assert page.status_code == 429 and "Too many attempts" in page.text and "retry-after" in page.headers

@@ -22,7 +22,7 @@ def _job(**fields) -> S.Job:
 
 def _render(job: S.Job, **context) -> str:
     values = {"base": "", "version": "test", "detector": None, "logout": False, "refresh": None, "notice": None,
-              "error": None, "page": None, "title": "t", "label": lambda p: p, "job": job, "outputs": [], **context}
+              "error": None, "page": None, "title": "t", "job": job, "outputs": [], **context}
     return templates.env.get_template("job.html").render(values)
 
 

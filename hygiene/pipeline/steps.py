@@ -95,9 +95,11 @@ class ExactKeyStep(Step):
         self.text = text
 
     def apply(self, batch: pa.Table) -> pa.Table:
-        from detectors.dedup import exact_key
+        from detectors.minhash import text_keys
 
-        return batch.append_column(KEY, pa.array(exact_key(batch.column(self.text).to_pylist()), pa.uint64()))
+        from .text_bytes import encode_column
+
+        return batch.append_column(KEY, pa.array(text_keys(encode_column(batch.column(self.text))), pa.uint64()))
 
 
 class MinHashStep(Step):
@@ -112,7 +114,9 @@ class MinHashStep(Step):
     def apply(self, batch: pa.Table) -> pa.Table:
         from detectors.minhash import sign
 
-        signatures = sign(batch.column(self.text).to_pylist(), self.config)
+        from .text_bytes import encode_column
+
+        signatures = sign(encode_column(batch.column(self.text)), self.config)
         flat = pa.array(signatures.reshape(-1), pa.uint32())
         return batch.append_column(SIGNATURE, pa.FixedSizeListArray.from_arrays(flat, self.config.num_perm))
 

@@ -112,4 +112,4 @@ def input_label(path: str, roots: tuple[Path, ...], uploads: Path) -> str:
         if p.is_relative_to(root.resolve()):
             rel = p.relative_to(root.resolve()).as_posix()
             return f"{root.name}/{rel}" if len(roots) > 1 else rel
-    return path
+    return p.name  # not under a root (inputs always are): never the server's path

@@ -21,13 +21,14 @@ from starlette.datastructures import UploadFile
 
 from .. import schemas as S
 from ..console import input_label, shards_under, templates
-from ..deps import StateDep
+from ..deps import StateDep, client_address, refuse_if_throttled
 from ..errors import ApiError
-from ..jobs import FINAL_STATES, STATES
+from ..jobs import FINAL_STATES, STATES, JobRecord
 from ..outputs import list_outputs
 from ..security import token_matches
 from ..session import end_session, has_session, same_origin, start_session
 from ..state import ServiceState
+from ..submit import server_roots
 from ..uploads import UploadError
 from .jobs import delete_job, enqueue_job
 from .uploads import remove_upload
@@ -40,7 +41,7 @@ CONSOLE_UPLOADS = "/console/uploads"
 FORM_FRAMING_BYTES = 64 << 10  # a multipart upload may exceed the shard-size limit by its form fields
 _REFRESH_S = 2
 _MAX_SHARDS_LISTED = 200
-_HEADINGS = {403: "Refused", 404: "Not found", 409: "Not possible now"}
+_HEADINGS = {403: "Refused", 404: "Not found", 409: "Not possible now", 429: "Too many attempts"}
 _KINDS = [("clean", "route rows"), ("score", "annotate only"), ("risk", "collapse risk")]
 
 
@@ -51,17 +52,26 @@ def _base(request: Request) -> str:
 def _page(request: Request, state: ServiceState, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     from hygiene import __version__
 
-    roots, uploads = state.settings.data_roots, state.settings.uploads_path
     values = {"base": _base(request), "version": __version__, "detector": state.detector_info(),
               "logout": state.settings.token is not None and has_session(request, state.settings.token),
               "refresh": None, "notice": None, "error": None, "page": None, "title": "console",
-              "label": lambda path: input_label(path, roots, uploads), **context}
+              **context}
     return templates.TemplateResponse(request, name, values, status_code=status)
 
 
+def _view(record: JobRecord, state: ServiceState) -> S.Job:
+    """A job as the console shows it: inputs as people name them (an upload's file name, a path under its
+    data root) and no other server path but relative to its root (as the API shows them)."""
+    settings = state.settings
+    labels = [input_label(p, settings.data_roots, settings.uploads_path) for p in record.inputs]
+    return S.job_view(record, server_roots(settings)).model_copy(update={"inputs": labels})
+
+
 def _error_page(request: Request, state: ServiceState, exc: ApiError) -> HTMLResponse:
-    return _page(request, state, "error.html", exc.status_code, title=str(exc.status_code),
+    page = _page(request, state, "error.html", exc.status_code, title=str(exc.status_code),
                  heading=_HEADINGS.get(exc.status_code, "Error"), error=str(exc.detail))
+    page.headers.update(exc.headers or {})
+    return page
 
 
 def _see(request: Request, path: str) -> RedirectResponse:
@@ -92,7 +102,7 @@ async def console_jobs(request: Request, state: StateDep, deleted: str | None = 
         return _to_login(request)
     selected = request.query_params.get("state")
     selected = selected if selected in STATES else None
-    jobs = [S.job_view(r) for r in state.store.list(selected, 200, 0)]
+    jobs = [_view(r, state) for r in state.store.list(selected, 200, 0)]
     live = any(j.state in ("queued", "running") for j in jobs)
     notice = f"Deleted job {deleted[:8]} and its outputs." if deleted else None
     return _page(request, state, "jobs.html", page="jobs", title="Jobs", jobs=jobs, states=STATES,
@@ -168,7 +178,7 @@ async def console_job(request: Request, state: StateDep, job_id: str) -> Respons
         return _error_page(request, state, ApiError(404, "job_not_found", f"No job {job_id[:64]!r}."))
     outputs = await asyncio.to_thread(list_outputs, record.out) if record.state in FINAL_STATES else None
     live = record.state in ("queued", "running")
-    return _page(request, state, "job.html", title=f"{record.kind} job {record.id[:8]}", job=S.job_view(record),
+    return _page(request, state, "job.html", title=f"{record.kind} job {record.id[:8]}", job=_view(record, state),
                  outputs=outputs, refresh=_REFRESH_S if live else None)
 
 
@@ -252,9 +262,14 @@ async def console_login(request: Request, state: StateDep) -> Response:
     if not same_origin(request):
         return _error_page(request, state, ApiError(403, "cross_site", "refused: the form was not sent from "
                                                                        "this console"))
+    try:
+        refuse_if_throttled(request, state)
+    except ApiError as exc:
+        return _error_page(request, state, exc)
     data = await request.form()
     target = _local(str(data.get("next") or "/"))
     if not token_matches(token, f"Bearer {data.get('token') or ''}"):
+        state.failed_auth.failed(client_address(request))
         return _page(request, state, "login.html", 401, title="Log in", next=target, error="Wrong token.")
     response = _see(request, target)
     start_session(response, request, token)
