@@ -159,7 +159,8 @@ def _call(fn: Callable[..., Any], args: tuple) -> Any:
 class RayEngine:
     """Connects to the Ray cluster at ``address`` (None: starts a local one with ``num_cpus`` CPUs, default all).
 
-    ``detector_actors``: detector actors (default: one per GPU, else one per CPU but one, at least one)."""
+    ``detector_actors``: detector actors for pass 1 (default: one per GPU, else one per CPU but one; at least one,
+    at most one per shard being scored)."""
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
                  detector_actors: int | None = None) -> None:
@@ -209,7 +210,7 @@ class RayEngine:
             return {}
         ray = self.start()
         detector = next((s for s in steps if isinstance(s, DetectorStep)), None)
-        servers = self._detector_pool(ray, detector) if detector is not None else [None]
+        servers = self._detector_pool(ray, detector, len(shards)) if detector is not None else [None]
         task = ray.remote(num_cpus=1)(_score)
         pending = {task.remote(shard, steps, config, work / f"{shard.name}.parquet", quarantine_dir,
                                servers[k % len(servers)]): shard.name for k, shard in enumerate(shards)}
@@ -228,12 +229,13 @@ class RayEngine:
                     ray.kill(server)
         return stats
 
-    def _detector_pool(self, ray, step: DetectorStep) -> list[Any]:
+    def _detector_pool(self, ray, step: DetectorStep, tasks: int) -> list[Any]:
+        """Detector actors for ``tasks`` scoring tasks (each task feeds one actor: no more actors than tasks)."""
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
-        count = self.detector_actors or gpus or max(1, cpus - 1)
-        # On CPUs an actor holds a CPU, leaving the others to the scoring tasks (none left: it shares them).
-        cpu = 1 if gpus or cpus > count else 0
+        count = min(tasks, self.detector_actors or gpus or max(1, cpus - 1))
+        # An actor holds a CPU while one is left for the scoring tasks; else it shares them (no deadlock).
+        cpu = 1 if cpus > count else 0
         actor = ray.remote(num_cpus=cpu, num_gpus=1 if gpus else 0)(_StepServer)
         return [actor.remote(step) for _ in range(count)]
 
