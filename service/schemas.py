@@ -168,6 +168,18 @@ class Health(BaseModel):
     limits: dict[str, int] | None = None
 
 
+def _shown_config(config: dict[str, Any], roots: Sequence[Path]) -> dict[str, Any]:
+    """A job's settings as clients see them: paths relative to their root, a Redis index URL (the server's
+    HYGIENE_REDIS_URL lands in every job) without its password."""
+    shown = public_value(config, roots)
+    index = (shown.get("dedup") or {}).get("index")
+    if isinstance(index, str):
+        from hygiene.dedup.storage import redact_location
+
+        shown["dedup"] = {**shown["dedup"], "index": redact_location(index)}
+    return shown
+
+
 def job_view(record: JobRecord, roots: Sequence[Path] = ()) -> Job:
     """The job as a client sees it; with the server's `roots`, paths relative to the root they lie under."""
     error = public_text(record.error, roots) if record.error and roots else record.error
@@ -175,7 +187,7 @@ def job_view(record: JobRecord, roots: Sequence[Path] = ()) -> Job:
                inputs=[public_path(p, roots) for p in record.inputs] if roots else record.inputs,
                started=record.started, finished=record.finished, stage=record.stage, rows_done=record.rows_done,
                rows_total=record.rows_total, counts=record.counts, timings_s=record.timings, error=error,
-               attempts=record.attempts, duration_s=record.duration_s, config=public_value(record.config, roots),
+               attempts=record.attempts, duration_s=record.duration_s, config=_shown_config(record.config, roots),
                risk=public_value(record.options, roots))
 
 

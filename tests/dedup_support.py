@@ -53,8 +53,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def redis_server(tmp: Path) -> Iterator[str]:
-    """A real redis-server on a free loopback port (no persistence), as a URL; skips if absent."""
+def redis_server(tmp: Path, password: str | None = None) -> Iterator[str]:
+    """A real redis-server on a free loopback port (no persistence; ``password``: it requires one), as a URL;
+    skips if absent."""
     pytest.importorskip("redis", reason="the redis client is not installed (pip install 'corpus-hygiene[redis]')")
     binary = shutil.which("redis-server")
     if binary is None:
@@ -63,11 +64,12 @@ def redis_server(tmp: Path) -> Iterator[str]:
 
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp),
+         *(["--requirepass", password] if password else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        client = redis.Redis(port=port)
+        client = redis.Redis(port=port, password=password)
         for _ in range(100):
             try:
                 client.ping()
@@ -77,7 +79,7 @@ def redis_server(tmp: Path) -> Iterator[str]:
         else:
             pytest.fail("redis-server did not start")
         client.close()
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

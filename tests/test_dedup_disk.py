@@ -55,6 +55,22 @@ def test_equals_in_memory_on_texts(tmp_path: Path, config: DedupConfig) -> None:
     assert_same(run_disk(tmp_path / "w", sig, config, batch=250, partitions=5, max_cluster=None), sig, config)
 
 
+def test_partition_tasks_in_any_order(tmp_path: Path) -> None:
+    """The candidate and verify stages are independent per-partition tasks (what the Ray engine runs in
+    parallel): run backwards, in separate calls per stage, the result is the in-memory one."""
+    sig = near_duplicate_signatures(3000, copies=500, edit=0.3, seed=11)
+    config = DedupConfig()
+    calls = []
+
+    def backwards(fn, args):
+        calls.append((fn.__name__, len(args)))
+        return [fn(*a) for a in reversed(args)][::-1]
+
+    result = run_disk(tmp_path / "w", sig, config, batch=700, partitions=6, max_cluster=None, map_tasks=backwards)
+    assert calls == [("write_candidates", 6), ("write_edges", 6)]
+    assert_same(result, sig, config)
+
+
 def chain(n_links: int, seed: int) -> np.ndarray:
     """Each signature redraws 20 % of the previous one's values: neighbours ~0.8 similar, ends ~0."""
     rng = np.random.default_rng(seed)

@@ -78,6 +78,16 @@ def test_redis_index_b_after_a_equals_a_and_b_together(corpus, tmp_path):
         check_incremental(corpus, tmp_path, url)
 
 
+def test_the_manifest_does_not_record_the_redis_password(corpus, tmp_path):
+    with redis_server(tmp_path, password="s3cret-pw") as url:
+        manifest = clean(tmp_path / "a", str(corpus / "a"), "--dedup-index", url)
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    assert manifest["config"]["dedup"]["index"] == f"redis://***@127.0.0.1:{port}/0"
+    assert manifest["counts"]["removed"] > 0  # the index was reached with the password
+    leaked = [p.name for p in (tmp_path / "a").rglob("*") if p.is_file() and b"s3cret-pw" in p.read_bytes()]
+    assert leaked == []
+
+
 def test_resumed_run_does_not_add_twice(corpus, tmp_path):
     """A run whose documents are in the index (an earlier attempt committed) reloads its decisions."""
     index = str(tmp_path / "index.sqlite")

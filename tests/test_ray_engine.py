@@ -71,10 +71,42 @@ def test_ray_engine_decides_as_local_engine(cluster, corpus, tmp_path):
     assert remote.manifest["config"]["engine"] == "ray"
 
 
+def test_the_workers_read_the_shards_and_run_the_dedup_partitions(cluster, corpus, tmp_path, monkeypatch):
+    """Pass 1 and 3 read the shards in Ray tasks (the driver never reads a record: its reader fails here), and
+    near dedup's candidate and verify stages run as Ray tasks per partition, deciding as the local engine."""
+    import hygiene.io.shards
+    import hygiene.pipeline.stream
+    from hygiene.pipeline.ray_engine import RayEngine
+
+    config = CleanConfig.model_validate({"detector": {"kind": "none"}, "batch_rows": 16,
+                                         "dedup": {"engine": "disk"}})
+    run([corpus], tmp_path / "local", config)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the driver read a shard's records")
+
+    stages = []
+    map_tasks = RayEngine.map_tasks
+
+    def spy(self, fn, args):
+        stages.append((fn.__name__, len(args)))
+        return map_tasks(self, fn, args)
+
+    for module in (hygiene.io.shards, hygiene.pipeline.stream):
+        monkeypatch.setattr(module, "read_batches", no_reading)
+    monkeypatch.setattr(RayEngine, "map_tasks", spy)
+    remote = run([corpus], tmp_path / "ray", config.model_copy(update={"engine": "ray"}))
+    assert outcome(tmp_path / "ray") == outcome(tmp_path / "local")
+    assert remote.manifest["counts"]["quarantined"] == 1  # the broken JSON line, quarantined by a worker
+    assert [name for name, _ in stages] == ["write_candidates", "write_edges"]
+    assert all(count > 1 for _, count in stages)  # one task per partition
+    assert remote.manifest["near_dedup"]["verified"] > 0
+
+
 def test_ray_engine_with_a_detector_and_the_cli(cluster, corpus, tmp_path):
     """The detector step as an actor pool (a small offline model), through `hygiene score --engine ray`."""
     common = ["--detector", "zeroshot", "--max-tokens", "32", "--threshold", "-3.0", "--quiet", "--batch-rows", "8"]
-    shard = tmp_path / "small.parquet"  # 16 documents in 2 batches: one per detector actor
+    shard = tmp_path / "small.parquet"  # 16 documents in 2 batches, sent to the detector actor
     pq.write_table(pq.read_table(corpus / "part-0.parquet").slice(0, 16), shard)
     assert main(["score", str(shard), "--out", str(tmp_path / "local"), *common]) == 0
     assert main(["score", str(shard), "--out", str(tmp_path / "ray"), "--engine", "ray", *common]) == 0

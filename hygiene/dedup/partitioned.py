@@ -5,18 +5,21 @@ the union-find over rows that have a verified edge, see ``components``), not wha
 
 1. ``add``: signatures are appended to a row-major file (``signatures``), and each band key, as a
    (key, row) record, to one of P key partitions chosen by the key (keys are hashes already).
-2. candidates: per key partition, rows with equal keys give candidate pairs (the same bucket cap
-   as the in-memory ``candidate_pairs``); each pair goes to the pair partition of its first row's
-   row range, so the same pair found in several bands meets itself there.
-3. verify: per pair partition, repeated pairs dropped, the estimated Jaccard computed from the
-   signatures read back, pairs at or above the threshold kept as edges, sorted by (i, j).
+2. candidates (``write_candidates``): per key partition, rows with equal keys give candidate pairs
+   (the same bucket cap as the in-memory ``candidate_pairs``), written to one file per key partition
+   ordered by pair partition (the row block of the pair's first row), with the bounds of each.
+3. verify (``write_edges``): per pair partition, its slice of every key partition's file, so the
+   same pair found in several bands meets itself there; repeated pairs dropped, the estimated Jaccard
+   computed from the signatures read back, pairs at or above the threshold kept as edges, sorted by (i, j).
 4. cluster: the edges, partition after partition, i.e. in global (i, j) order, through a union-find
    with a cluster-size cap; each duplicate's similarity to its representative is read back.
 
 The output, ``duplicates.parquet``, lists only the rows that are not kept (row, duplicate_of,
 similarity). Where no cap binds it equals ``detectors.dedup.find_near_duplicates`` on the same
 signatures (two different bands sharing a 64-bit key, p ~ 2^-64, is the one way they could differ).
-The stages are plain functions of their partitions, so an engine can run them as a shuffle.
+Stages 2 and 3 are plain functions of their partitions that write only their own files: ``map_tasks``
+runs them (one after another here by default; the Ray engine runs them as tasks, the partition files being
+the shuffle). Stage 4 stays in one process.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -45,8 +49,12 @@ __all__ = [
     "DedupWorkDirError",
     "DiskDedup",
     "DiskDedupResult",
+    "TaskMap",
     "candidates_of_partition",
+    "map_locally",
     "verify_partition",
+    "write_candidates",
+    "write_edges",
 ]
 
 DEFAULT_PARTITIONS = 64
@@ -61,6 +69,10 @@ KEY_RECORD = np.dtype([("key", "<u8"), ("row", "<i8")])
 PAIR_RECORD = np.dtype([("i", "<i8"), ("j", "<i8")])
 _SIMILARITY_CHUNK = 1 << 16  # (representative, duplicate) pairs read back at once
 ROWS_PER_PAIR_PARTITION = 1 << 14
+
+T = TypeVar("T")
+# Runs fn(*args) for each args tuple, in any order or in parallel, and returns the results in order.
+TaskMap = Callable[[Callable[..., T], Sequence[tuple]], list[T]]
 
 
 class DedupWorkDirError(HygieneError):
@@ -108,6 +120,54 @@ def verify_partition(
     local = np.stack((np.searchsorted(rows, i), np.searchsorted(rows, j)), axis=1)
     kept, _ = verify(local, signatures.gather(rows), threshold)
     return rows[kept], len(codes)
+
+
+def _bounds(directory: Path, p: int) -> Path:
+    return directory / f"part-{p:05d}.bounds.npy"
+
+
+def write_candidates(work_dir: Path, p: int, max_bucket: int, block: int, pair_partitions: int) -> None:
+    """Stage 2 for key partition ``p``: its candidate pairs in one file ordered by pair partition (row block of
+    the first row), and the file's bounds per pair partition. Touches only files of ``p``: tasks run in parallel."""
+    records = np.fromfile(_part(work_dir / KEYS, p), dtype=KEY_RECORD)
+    i, j = candidates_of_partition(records, max_bucket)
+    del records
+    q = i // block
+    order = np.argsort(q, kind="stable")
+    pairs = np.empty(len(i), dtype=PAIR_RECORD)
+    pairs["i"], pairs["j"] = i[order], j[order]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(q, minlength=pair_partitions)))).astype(np.int64)
+    with atomic_path(_part(work_dir / PAIRS, p)) as tmp:
+        pairs.tofile(tmp)
+    with atomic_path(_bounds(work_dir / PAIRS, p)) as tmp:
+        with tmp.open("wb") as f:
+            np.save(f, bounds)  # written last: the pairs file is complete when its bounds exist
+
+
+def write_edges(work_dir: Path, q: int, sources: list[int], num_perm: int, threshold: float,
+                n_docs: int) -> tuple[int, int]:
+    """Stage 3 for pair partition ``q``: its pairs from every key partition's file, verified; the edges, sorted by
+    (i, j), saved as ``edges/part-q.npy``. Returns (unique candidates, verified edges)."""
+    parts = []
+    for p in sources:
+        bounds = np.load(_bounds(work_dir / PAIRS, p))
+        lo, hi = int(bounds[q]), int(bounds[q + 1])
+        if hi > lo:
+            parts.append(np.fromfile(_part(work_dir / PAIRS, p), dtype=PAIR_RECORD, count=hi - lo,
+                                     offset=lo * PAIR_RECORD.itemsize))
+    if not parts:
+        return 0, 0
+    signatures = SignatureFile(work_dir / SIGNATURES, num_perm)
+    edges, count = verify_partition(np.concatenate(parts), signatures, threshold, n_docs)
+    with atomic_path(work_dir / EDGES / f"part-{q:05d}.npy") as tmp:
+        with tmp.open("wb") as f:
+            np.save(f, edges)
+    return count, len(edges)
+
+
+def map_locally(fn: Callable[..., T], args: Sequence[tuple]) -> list[T]:
+    """The default :data:`TaskMap`: the tasks one after another, here."""
+    return [fn(*a) for a in args]
 
 
 @dataclass(frozen=True)
@@ -177,6 +237,7 @@ class DiskDedup:
         partitions: int = DEFAULT_PARTITIONS,
         max_cluster: int | None = DEFAULT_MAX_CLUSTER,
         keep_intermediate: bool = False,
+        map_tasks: TaskMap | None = None,
     ):
         self.config = config or DedupConfig()
         if self.config.verify != "estimated":
@@ -193,6 +254,8 @@ class DiskDedup:
         self.partitions = partitions
         self.max_cluster = max_cluster
         self.keep_intermediate = keep_intermediate
+        self.map_tasks = map_tasks or map_locally
+        self._sources: list[int] = []
         self.bands, self.rows = self.config.banding()
         self.signatures = SignatureFile(self.work_dir / SIGNATURES, self.config.minhash.num_perm)
         self.n_docs = 0
@@ -258,32 +321,16 @@ class DiskDedup:
         return max(1, -(-self.n_docs // self._pair_partitions()))  # first rows per pair partition
 
     def _find_candidates(self) -> None:
-        block = self._block()
-        for p in range(self.partitions):
-            path = _part(self.work_dir / KEYS, p)
-            if not path.exists():
-                continue
-            i, j = candidates_of_partition(np.fromfile(path, dtype=KEY_RECORD), self.config.max_bucket)
-            pairs = np.empty(len(i), dtype=PAIR_RECORD)
-            pairs["i"], pairs["j"] = i, j
-            for q, group in _scatter(pairs, i // block, self._pair_partitions()):
-                _append(_part(self.work_dir / PAIRS, q), group)
+        sources = [p for p in range(self.partitions) if _part(self.work_dir / KEYS, p).exists()]
+        self.map_tasks(write_candidates, [(self.work_dir, p, self.config.max_bucket, self._block(),
+                                           self._pair_partitions()) for p in sources])
+        self._sources = sources
 
     def _verify(self) -> tuple[int, int]:
-        n_candidates = n_verified = 0
-        for q in range(self._pair_partitions()):
-            path = _part(self.work_dir / PAIRS, q)
-            if not path.exists():
-                continue
-            edges, count = verify_partition(
-                np.fromfile(path, dtype=PAIR_RECORD), self.signatures, self.config.threshold, self.n_docs
-            )
-            n_candidates += count
-            n_verified += len(edges)
-            with atomic_path(self.work_dir / EDGES / f"part-{q:05d}.npy") as tmp:
-                with tmp.open("wb") as f:
-                    np.save(f, edges)
-        return n_candidates, n_verified
+        counts = self.map_tasks(write_edges, [(self.work_dir, q, self._sources, self.config.minhash.num_perm,
+                                               self.config.threshold, self.n_docs)
+                                              for q in range(self._pair_partitions())])
+        return sum(c for c, _ in counts), sum(v for _, v in counts)
 
     def _edge_parts(self) -> Iterator[np.ndarray]:
         for q in range(self._pair_partitions()):

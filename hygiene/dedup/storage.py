@@ -23,7 +23,7 @@ import numpy as np
 
 from hygiene.errors import HygieneError
 
-__all__ = ["DedupIndexError", "IndexStorage", "IndexUpdate", "open_storage"]
+__all__ = ["DedupIndexError", "IndexStorage", "IndexUpdate", "open_storage", "redact_location"]
 
 
 class DedupIndexError(HygieneError, ValueError):
@@ -96,3 +96,22 @@ def open_storage(location: str) -> IndexStorage:
     from hygiene.dedup.sqlite_storage import SQLiteStorage
 
     return SQLiteStorage(location)
+
+
+_SECRET_OPTIONS = {"password", "username"}
+
+
+def redact_location(location: str) -> str:
+    """``location`` fit for a manifest or a message: a Redis URL's credentials (``user:password@`` or a
+    ``password=`` option) become ``***``; a file path is returned as given."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if not location.startswith(("redis://", "rediss://", "unix://")):
+        return location
+    parts = urlsplit(location)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, "***" if k.lower() in _SECRET_OPTIONS else v) for k, v in options]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))

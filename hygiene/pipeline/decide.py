@@ -29,6 +29,7 @@ from .steps import KEY, MACHINE, SCORE, SIGNATURE, MachineFilter
 
 if TYPE_CHECKING:
     from detectors.dedup import DedupConfig
+    from hygiene.dedup.partitioned import TaskMap
 
 __all__ = ["Decisions", "decide", "decision_steps"]
 
@@ -59,9 +60,10 @@ class Decisions:
 
 
 def decision_steps(threshold: float | None, *, remove_machine: bool, exact: bool, dedup: DedupConfig | None,
-                   disk: Path | None = None, partitions: int | None = None):
+                   disk: Path | None = None, partitions: int | None = None, map_tasks: TaskMap | None = None):
     """The filters of pass 2, in order: exact dedup, the machine filter (when there is a threshold, i.e.
-    a detector), near dedup (in memory, or on disk under ``disk`` with ``partitions`` key partitions).
+    a detector), near dedup (in memory, or on disk under ``disk`` with ``partitions`` key partitions, its
+    per-partition stages run by ``map_tasks``).
     Global steps still need their keys / signatures collected."""
     steps: list = []
     if exact:
@@ -71,7 +73,7 @@ def decision_steps(threshold: float | None, *, remove_machine: bool, exact: bool
     if dedup is not None and disk is not None:
         from .dedup_disk import DiskNearDedup
 
-        steps.append(DiskNearDedup(dedup, disk, exact=exact, partitions=partitions))
+        steps.append(DiskNearDedup(dedup, disk, exact=exact, partitions=partitions, map_tasks=map_tasks))
     elif dedup is not None:
         steps.append(NearDedup(dedup))
     return steps

@@ -26,7 +26,7 @@ from .steps import KEY, SIGNATURE
 
 if TYPE_CHECKING:
     from detectors.dedup import DedupConfig, NearDuplicates
-    from hygiene.dedup.partitioned import DiskDedup, DiskDedupResult
+    from hygiene.dedup.partitioned import DiskDedup, DiskDedupResult, TaskMap
 
 __all__ = ["DISK_DEDUP_ROWS", "DiskNearDedup", "disk_partitions", "use_disk"]
 
@@ -72,17 +72,18 @@ class DiskNearDedup(NearDedup):
 
     ``exact``: exact dedup runs before this step (batches carry ``exact_key``), so exact copies are left
     out as the in-memory step leaves them out. ``max_cluster`` caps clusters (chains of near-duplicates);
-    None: no cap.
+    None: no cap. ``map_tasks`` runs the candidate and verify stages per partition (None: here, in turn).
     """
 
     def __init__(self, config: DedupConfig, work_dir: Path, *, exact: bool, partitions: int | None = None,
-                 max_cluster: int | None = None) -> None:
+                 max_cluster: int | None = None, map_tasks: TaskMap | None = None) -> None:
         from hygiene.dedup.partitioned import DEFAULT_MAX_CLUSTER, DEFAULT_PARTITIONS
 
         super().__init__(config)
         self.work_dir, self.exact = Path(work_dir), exact
         self.partitions = partitions or DEFAULT_PARTITIONS
         self.max_cluster = DEFAULT_MAX_CLUSTER if max_cluster is None else max_cluster
+        self.map_tasks = map_tasks
         self._disk: DiskDedup | None = None
         self._seen = _SeenKeys() if exact else None
         self._unique: list[np.ndarray] = []  # positions (in collection order) of the rows sent to disk
@@ -95,7 +96,7 @@ class DiskNearDedup(NearDedup):
 
             shutil.rmtree(self.work_dir, ignore_errors=True)  # a rerun of pass 2 starts afresh
             self._disk = DiskDedup(self.work_dir, self.config, partitions=self.partitions,
-                                   max_cluster=self.max_cluster)
+                                   max_cluster=self.max_cluster, map_tasks=self.map_tasks)
         return self._disk
 
     def collect(self, batch: pa.Table) -> None:

@@ -79,7 +79,7 @@ class IndexCheck:
 
     def _check(self) -> IndexResult:
         from hygiene.dedup.index import DedupIndex, IndexResult
-        from hygiene.dedup.storage import DedupIndexError, open_storage
+        from hygiene.dedup.storage import DedupIndexError, open_storage, redact_location
 
         perm = self.config.minhash.num_perm
         signatures = np.concatenate(self._signatures) if self._signatures else np.zeros((0, perm), np.uint32)
@@ -89,8 +89,8 @@ class IndexCheck:
             index = DedupIndex(storage, self.config)
             if token in index.tags:  # an earlier attempt of this run added its documents
                 if not saved.exists():
-                    raise DedupIndexError(f"the dedup index {self.location} already holds this run's documents but "
-                                          "the run's decisions are gone; clean again with --overwrite")
+                    raise DedupIndexError(f"the dedup index {redact_location(self.location)} already holds this "
+                                          "run's documents but its decisions are gone; clean again with --overwrite")
                 with np.load(saved) as data:
                     result = IndexResult(**{k: data[k] for k in _FIELDS}, n_candidates=int(data["n_candidates"]),
                                          n_verified=int(data["n_verified"]))

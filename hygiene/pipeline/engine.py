@@ -92,10 +92,11 @@ def dedup_config(config: CleanConfig):
     return DedupConfig(minhash=minhash, threshold=d.threshold, bands=d.bands, rows=d.rows)
 
 
-def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path, rows: int, mode: Mode) -> list:
+def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path, rows: int, mode: Mode,
+                    ray: RayEngine | None) -> list:
     """Pass 2's filters for a job: against the persistent index when ``dedup.index`` names one (`clean` adds
     the run's documents to it, `score` only checks); else near dedup on disk (under ``work``) when
-    ``dedup.engine`` says so."""
+    ``dedup.engine`` says so, its candidate and verify stages as Ray tasks on the Ray engine."""
     from .dedup_disk import disk_partitions, use_disk
 
     value = threshold.value if threshold is not None else None
@@ -108,7 +109,7 @@ def _decision_steps(config: CleanConfig, threshold: Threshold | None, work: Path
     disk = use_disk(config.dedup.engine, rows)
     return decision_steps(value, remove_machine=config.remove_machine, exact=config.dedup.exact,
                           dedup=dedup_config(config), disk=work / "near-dedup" if disk else None,
-                          partitions=disk_partitions(rows))
+                          partitions=disk_partitions(rows), map_tasks=ray.map_tasks if ray is not None else None)
 
 
 def _near_info(filters: list) -> dict[str, Any] | None:
@@ -126,7 +127,8 @@ def _near_info(filters: list) -> dict[str, Any] | None:
         info.update(engine="disk", partitions=near.partitions, max_cluster=near.max_cluster)
         if near.result is not None:
             info.update(refused_unions=near.result.refused_unions, largest_cluster=near.result.largest_cluster,
-                        disk_bytes=near.result.disk_bytes)
+                        disk_bytes=near.result.disk_bytes,
+                        seconds={k: round(v, 3) for k, v in near.result.timings.items()})
     return info
 
 
@@ -209,11 +211,14 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     shard_stats: dict[str, list[StepStats]] = {}
     if todo:
         progress.start("score", sum(input_rows[s.name] for s in todo))
-        for shard in todo:
-            quarantine = open_sink(out / C.QUARANTINE_DIR, shard.name, config.output_format)
-            shard_stats[shard.name] = score_shard(shard, steps, config, work / "signals" / f"{shard.name}.parquet",
-                                                  quarantine, progress,
-                                                  mapper=ray.map_steps if ray is not None else None)
+        if ray is not None:  # a task per shard: the workers read, score and write; the driver reads no record
+            shard_stats = ray.score_shards(todo, steps, config, work / "signals", out / C.QUARANTINE_DIR, progress,
+                                           input_rows)
+        else:
+            for shard in todo:
+                quarantine = open_sink(out / C.QUARANTINE_DIR, shard.name, config.output_format)
+                shard_stats[shard.name] = score_shard(shard, steps, config,
+                                                      work / "signals" / f"{shard.name}.parquet", quarantine, progress)
         progress.finish()
     pass1 = merge_stats(shard_stats.get(s.name) or read_step_stats(work / "signals" / f"{s.name}.parquet")
                         for s in shards)
@@ -226,7 +231,7 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     # work file in memory at a time), then decide.
     t = time.perf_counter()
     paths = [work / "signals" / f"{s.name}.parquet" for s in shards]
-    filters = _decision_steps(config, threshold, work, sum(input_rows.values()), mode)
+    filters = _decision_steps(config, threshold, work, sum(input_rows.values()), mode, ray)
     collecting = [f for f in filters if isinstance(f, GlobalStep)]
     sizes, ids, score_parts = [], [], []
     for path in paths:
@@ -250,27 +255,28 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     picks = pick_examples(decisions, ids, scores)
     timings["decide"] = time.perf_counter() - t
 
-    # Pass 3: route rows into output shards (one shard's signals in memory at a time; on Ray, shards at once),
-    # then read every shard's counts and example texts back from its completion marker.
+    # Pass 3: route rows into output shards (one shard's signals in memory at a time; on Ray, as many as the
+    # cluster routes at once), then read every shard's counts and example texts back from its completion marker.
     t = time.perf_counter()
     progress.start("write", sum(input_rows.values()))  # every record, quarantined ones too: they stream past
     spans = dict(zip((s.name for s in shards), _spans(sizes)))
-    jobs = []
-    for shard, path in zip(shards, paths):
-        marker = work / "routed" / f"{shard.name}.json"
-        if marker.exists():
-            progress.advance(input_rows[shard.name])
-            continue
-        sig = read_signals(path, exclude=[KEY, SIGNATURE])
-        job = dict(shard=shard, signals=sig, extra=annotations(sig, decisions, spans[shard.name], ids), config=config,
-                   out=out, marker=marker, mode=mode, annotate_kept=annotate_kept, capture=picks.capture())
-        if ray is None:
+
+    def jobs():
+        for shard, path in zip(shards, paths):
+            marker = work / "routed" / f"{shard.name}.json"
+            if marker.exists():
+                progress.advance(input_rows[shard.name])
+                continue
+            sig = read_signals(path, exclude=[KEY, SIGNATURE])
+            yield dict(shard=shard, signals=sig, extra=annotations(sig, decisions, spans[shard.name], ids),
+                       config=config, out=out, marker=marker, mode=mode, annotate_kept=annotate_kept,
+                       capture=picks.capture())
+
+    if ray is None:
+        for job in jobs():
             route_shard(**job, progress=progress)
-        else:
-            jobs.append(job)
-    if ray is not None:
-        ray.route(jobs)
-        progress.advance(sum(input_rows[job["shard"].name] for job in jobs))
+    else:
+        ray.route(jobs(), done=lambda shard: progress.advance(input_rows[shard.name]))
     per_shard, texts = [], {}
     for shard, path in zip(shards, paths):
         marker = work / "routed" / f"{shard.name}.json"
@@ -328,6 +334,16 @@ def _shard_entry(shard: Shard, rows: int, quarantined: int, counts: dict[str, in
     return entry
 
 
+def _recorded_config(config: CleanConfig) -> dict[str, Any]:
+    """The job's settings as the manifest records them: a Redis index URL without its password."""
+    settings = config.model_dump(mode="json")
+    if config.dedup.index is not None:
+        from hygiene.dedup.storage import redact_location
+
+        settings["dedup"]["index"] = redact_location(config.dedup.index)
+    return settings
+
+
 def _manifest(mode, config, threshold: Threshold | None, sources, per_shard, decisions, scores, timings, resumed):
     keys = ("rows", "kept", "removed", "scored", "quarantined")
     totals = {key: sum(e.get(key, 0) for e in per_shard) for key in keys}
@@ -341,7 +357,7 @@ def _manifest(mode, config, threshold: Threshold | None, sources, per_shard, dec
         "command": mode,
         "finished": _now(),
         "resumed": resumed,
-        "config": config.model_dump(mode="json"),
+        "config": _recorded_config(config),
         "threshold": threshold.as_dict() if threshold is not None else None,
         "inputs": [dict(src, **entry) for src, entry in zip(sources, per_shard)],
         "counts": totals,

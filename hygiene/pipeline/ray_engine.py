@@ -2,14 +2,17 @@
 
 `engine = "ray"` changes where the work runs, not what it is (pass 1 and 3 of :mod:`.engine`):
 
-- pass 1: each shard is read here, by the same reader (bad records go to quarantine as locally), in
-  windows of batches; a window becomes a Ray Dataset with one block per batch, and each step is one
-  ``map_batches(batch_format="pyarrow", batch_size=None)`` stage over it: the detector step as an actor
-  pool (the model loaded once per actor; ``num_gpus=1`` per actor when the cluster has GPUs), exact keys
-  and MinHash signatures as CPU tasks. Steps add columns and never drop rows, so the results, in order,
-  are sliced back into the batches they came from and written to the same work files;
-- pass 2 (global dedup) runs here, on the driver, as locally (its memory is bounded on disk);
+- pass 1: each shard is scored by a Ray task that runs the local engine's ``score_shard`` on the worker: it
+  reads the shard with the same reader (bad records go to quarantine as locally), runs exact keys and MinHash
+  there, and writes the shard's work file, its marker files and its quarantine file. The driver reads no
+  record. The detector step runs in an actor pool the tasks send their batches to (the model loaded once per
+  actor; ``num_gpus=1`` per actor when the cluster has GPUs);
+- pass 2: with near dedup on disk, its candidate and verify stages run as Ray tasks per partition (the
+  partition files are the shuffle); collecting the work files' keys and signatures and the union-find stay
+  on the driver;
 - pass 3: each shard is routed by a Ray task (the same ``route_shard``), all shards at once.
+
+``map_tables`` (risk's in-memory sample) still runs a step as a Ray Data ``map_batches`` stage.
 
 Resume, atomic outputs, the manifest and the row-count check are the local engine's: the work files and
 markers are written the same way. On a cluster of several machines the inputs and the output directory
@@ -18,27 +21,33 @@ must be on a filesystem every node sees, and corpus-hygiene installed on every n
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from hygiene.errors import HygieneError
+from hygiene.progress import NullProgress, Progress
 
-from .step import Step
+from .step import Step, StepStats, run_steps
 from .steps import DetectorStep
 from .stream import SignalBatch
 
-__all__ = ["RayEngine", "RayUnavailable", "WINDOW_ROWS"]
+if TYPE_CHECKING:
+    from hygiene.config import CleanConfig
+    from hygiene.io.shards import Shard
 
-# Documents in flight per window: bounds the driver's and the object store's memory (HYGIENE_RAY_WINDOW_ROWS
-# overrides it; benchmarks/RESULTS.md, "Dedup-only cleaning at 1M", has what it costs).
-WINDOW_ROWS = 1 << 14
+    from .scoring import BatchMapper
+
+__all__ = ["RayEngine", "RayUnavailable"]
+
 _SECONDS = "__seconds__"
+_AHEAD = 2  # batches a scoring task has at the detector actor while it reads the next
 
 
 class RayUnavailable(HygieneError):
@@ -63,23 +72,99 @@ class _Timed:
         return out.append_column(f"{_SECONDS}{self.step.name}", pa.array(seconds, pa.float64()))
 
 
-def _route(*args: Any, **kwargs: Any) -> tuple[dict[str, int], dict[str, Any]]:
-    from hygiene.progress import NullProgress
+class _StepServer:
+    """An actor holding one step (the detector: its model loaded once per actor): a batch in, the step's
+    output and the seconds it took out."""
 
+    def __init__(self, step: Step) -> None:
+        self.step = step
+
+    def run(self, batch: pa.Table) -> tuple[pa.Table, float]:
+        start = time.perf_counter()
+        return self.step(batch), time.perf_counter() - start
+
+
+def _remote_mapper(server: Any, remote: Step) -> BatchMapper:
+    """A :data:`~.scoring.BatchMapper` that runs ``remote`` (one of the steps) on the actor ``server`` and the
+    other steps here, keeping up to ``_AHEAD`` batches at the actor while the next ones are read."""
+    import ray
+
+    def apply(items: Iterator[SignalBatch], steps: Sequence[Step]) -> Iterator[SignalBatch]:
+        at = steps.index(remote)
+        before, after = steps[:at], steps[at + 1:]
+        pending: deque[tuple[SignalBatch, Any]] = deque()
+
+        def finish(item: SignalBatch, ref: Any) -> SignalBatch:
+            if ref is None:
+                return item
+            table, seconds = ray.get(ref)
+            remote.stats.add(remote.rows_in(item.signals), remote.rows_out(table), seconds)
+            return replace(item, signals=run_steps(after, table))
+
+        for item in items:
+            ref = None
+            if item.signals.num_rows:
+                ref = server.run.remote(run_steps(before, item.signals))
+            pending.append((item, ref))
+            if len(pending) > _AHEAD:
+                yield finish(*pending.popleft())
+        while pending:
+            yield finish(*pending.popleft())
+
+    return apply
+
+
+def _released(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` that hands Arrow's unused memory back to the system when it returns: a worker lives on, idle or
+    running other tasks, and would otherwise keep the peak of every task it ran."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            pa.default_memory_pool().release_unused()
+
+    return run
+
+
+@_released
+def _score(shard: Shard, steps: list[Step], config: CleanConfig, signals_path: Path, quarantine_dir: Path,
+           server: Any) -> list[StepStats]:
+    """Pass 1 for one shard on a worker: the local engine's ``score_shard`` (the detector, if any, on ``server``)."""
+    from hygiene.io.sinks import open_sink
+
+    from .scoring import score_shard
+
+    quarantine = open_sink(quarantine_dir, shard.name, config.output_format)
+    detector = next((s for s in steps if isinstance(s, DetectorStep)), None)
+    mapper = _remote_mapper(server, detector) if detector is not None else None
+    return score_shard(shard, steps, config, signals_path, quarantine, NullProgress(), mapper=mapper)
+
+
+@_released
+def _route(**job: Any) -> None:
+    """Pass 3 for one shard on a worker: its counts and example texts land in its marker files."""
     from .route import route_shard
 
-    capture = kwargs.get("capture")
-    counts = route_shard(*args, **kwargs, progress=NullProgress())
-    return counts, capture.texts if capture is not None else {}
+    route_shard(**job, progress=NullProgress())
+
+
+@_released
+def _call(fn: Callable[..., Any], args: tuple) -> Any:
+    return fn(*args)
 
 
 class RayEngine:
-    """Connects to the Ray cluster at ``address`` (None: starts a local one with ``num_cpus`` CPUs, default all)."""
+    """Connects to the Ray cluster at ``address`` (None: starts a local one with ``num_cpus`` CPUs, default all).
+
+    ``detector_actors``: detector actors for pass 1 (default: one per GPU, else one per CPU but one; at least one,
+    at most one per shard being scored)."""
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
-                 window_rows: int | None = None, detector_actors: int | None = None) -> None:
+                 detector_actors: int | None = None) -> None:
         self.address, self.num_cpus = address, num_cpus
-        self.window_rows = window_rows or int(os.environ.get("HYGIENE_RAY_WINDOW_ROWS", WINDOW_ROWS))
         self.detector_actors = detector_actors
         self._started = False
 
@@ -117,24 +202,42 @@ class RayEngine:
         self.close()
 
     # pass 1 -------------------------------------------------------------------------------------------------
-    def map_steps(self, items: Iterator[SignalBatch], steps: Sequence[Step]) -> Iterator[SignalBatch]:
-        """The steps over ``items`` as Ray Data stages, a window at a time; yields the items in order with the
-        steps' columns (a :data:`~.scoring.BatchMapper`)."""
-        window: list[SignalBatch] = []
-        rows = 0
-        for item in items:
-            window.append(item)
-            rows += item.signals.num_rows
-            if rows >= self.window_rows:
-                yield from self._window(window, steps)
-                window, rows = [], 0
-        if window:
-            yield from self._window(window, steps)
+    def score_shards(self, shards: Sequence[Shard], steps: list[Step], config: CleanConfig, work: Path,
+                     quarantine_dir: Path, progress: Progress, records: dict[str, int]) -> dict[str, list[StepStats]]:
+        """Pass 1 of every shard as a Ray task (``work/<shard>.parquet`` and its markers, as locally); the steps'
+        counts per shard. ``progress`` advances by a shard's ``records`` when its task finishes."""
+        if not shards:
+            return {}
+        ray = self.start()
+        detector = next((s for s in steps if isinstance(s, DetectorStep)), None)
+        servers = self._detector_pool(ray, detector, len(shards)) if detector is not None else [None]
+        task = ray.remote(num_cpus=1)(_score)
+        pending = {task.remote(shard, steps, config, work / f"{shard.name}.parquet", quarantine_dir,
+                               servers[k % len(servers)]): shard.name for k, shard in enumerate(shards)}
+        stats: dict[str, list[StepStats]] = {}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                name = pending.pop(done[0])
+                stats[name] = ray.get(done[0])
+                progress.advance(records[name])
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+            for server in servers:
+                if server is not None:
+                    ray.kill(server)
+        return stats
 
-    def _window(self, window: list[SignalBatch], steps: Sequence[Step]) -> Iterator[SignalBatch]:
-        results = iter(self.map_tables([item.signals for item in window if item.signals.num_rows], steps))
-        for item in window:
-            yield replace(item, signals=next(results)) if item.signals.num_rows else item
+    def _detector_pool(self, ray, step: DetectorStep, tasks: int) -> list[Any]:
+        """Detector actors for ``tasks`` scoring tasks (each task feeds one actor: no more actors than tasks)."""
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+        count = min(tasks, self.detector_actors or gpus or max(1, cpus - 1))
+        # An actor holds a CPU while one is left for the scoring tasks; else it shares them (no deadlock).
+        cpu = 1 if cpus > count else 0
+        actor = ray.remote(num_cpus=cpu, num_gpus=1 if gpus else 0)(_StepServer)
+        return [actor.remote(step) for _ in range(count)]
 
     def map_tables(self, tables: Sequence[pa.Table], steps: Sequence[Step]) -> list[pa.Table]:
         """Each table through ``steps`` as Ray Data stages (one block per table); the results in order. The steps'
@@ -171,11 +274,38 @@ class RayEngine:
                                   concurrency=actors, num_gpus=1 if gpus else 0)
         return ds.map_batches(_Timed(step), batch_format="pyarrow", batch_size=None)
 
-    # pass 3 -------------------------------------------------------------------------------------------------
-    def route(self, jobs: list[dict[str, Any]]) -> list[tuple[dict[str, int], dict[str, Any]]]:
-        """``route_shard(**job)`` for every job as Ray tasks, all at once; (counts, captured texts) per job."""
-        if not jobs:
+    # pass 2 -------------------------------------------------------------------------------------------------
+    def map_tasks(self, fn: Callable[..., Any], args: Sequence[tuple]) -> list[Any]:
+        """``fn(*a)`` for each ``a`` as Ray tasks (one CPU each), the results in order: a disk dedup's
+        :data:`~hygiene.dedup.partitioned.TaskMap`."""
+        if not args:
             return []
         ray = self.start()
+        task = ray.remote(num_cpus=1)(_call)
+        return ray.get([task.remote(fn, a) for a in args])
+
+    # pass 3 -------------------------------------------------------------------------------------------------
+    def route(self, jobs: Iterable[dict[str, Any]], done: Callable[[Shard], None]) -> None:
+        """``route_shard(**job)`` for every job as Ray tasks, as many at once as the cluster has CPUs (a job holds
+        a shard's signals and annotations: the next is built when a task finishes); ``done(shard)`` after each."""
+        ray = self.start()
         task = ray.remote(num_cpus=1)(_route)
-        return ray.get([task.remote(**job) for job in jobs])
+        limit = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        pending: dict[Any, Shard] = {}
+
+        def wait_one() -> None:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ray.get(ready[0])
+            done(pending.pop(ready[0]))
+
+        try:
+            for job in jobs:
+                if len(pending) >= limit:
+                    wait_one()
+                pending[task.remote(**job)] = job["shard"]
+                del job
+            while pending:
+                wait_one()
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
