@@ -10,6 +10,12 @@
 ``wikitext2_valid``: the same construction over the second half of ``valid.txt`` (300 documents): a
 human-only *training* domain, never a test set. The first half of ``valid.txt`` is the text the ``ref``
 family's n-gram reference is counted on (benchmarks/detect_features.py), so the two never share an article.
+``package_docs``: prose documents of the READMEs (METADATA long descriptions) of the "train" half of this
+environment's installed packages (:mod:`hygiene.package_text`): a technical human-only *training* domain; the
+"reference" half can feed the n-gram reference (``--reference wikitext-valid+packages``).
+``package_docstrings``: 200 documents of the docstrings in the "train" half's source (the same halves), none
+sharing a passage with ``python_docs``; the other half's docstrings can feed the reference too
+(``--reference wikitext-valid+packages+docstrings``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ SHARED = REPO.parent / "shared" / "data"
 DETECT_DIR = SHARED / "detect"
 WIKITEXT_DIR = SHARED / "text" / "wikitext-2"
 HUMAN_DOMAINS = ("wikitext2_test", "python_docs")
-EXTRA_HUMAN = ("wikitext2_valid",)  # human-only training domain (second half of valid.txt), never a test set
+# Human-only training domains, never test sets: the second half of WikiText-2 valid.txt, and the "train" half
+# of the installed packages' READMEs (hygiene.package_text; technical prose that is not Python's documentation).
+EXTRA_HUMAN = ("wikitext2_valid", "package_docs", "package_docstrings")
 
 _DETOKENIZE = [(" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), (" , ", ", "), (" . ", ". "), (" ; ", "; "),
                (" : ", ": "), (" 's ", "'s "), (" n't ", "n't "), ("( ", "("), (" )", ")")]
@@ -78,6 +86,23 @@ def python_docs_documents() -> list[str]:
     return []
 
 
+def package_docstrings(n: int = 200, split: str = "train") -> list[str]:
+    """``n`` documents (seeded sample) of the installed packages' docstrings, minus any document sharing a word
+    8-gram with this Python's documentation (``python_docs``, the unseen test domain: no passage of it may leak
+    into training through a package that quotes the standard library)."""
+    from hygiene.package_text import docstring_documents
+
+    test = {tuple(w[i:i + 8]) for doc in python_docs_documents() for w in [doc.lower().split()]
+            for i in range(max(1, len(w) - 7))}
+    docs = [d["text"] for d in docstring_documents(split)]
+    clean = [t for t in docs if not any(tuple(w[i:i + 8]) in test for w in [t.lower().split()]
+                                        for i in range(max(1, len(w) - 7)))]
+    if len(clean) < len(docs):
+        print(f"package_docstrings ({split}): {len(docs) - len(clean)} of {len(docs)} documents share a passage "
+              "with python_docs; dropped", flush=True)
+    return clean if split != "train" else random.Random(0).sample(clean, min(n, len(clean)))
+
+
 def detect_sets() -> list[str]:
     return sorted(p.stem for p in DETECT_DIR.glob("*.jsonl"))
 
@@ -89,6 +114,14 @@ def load_set(name: str) -> tuple[list[str], np.ndarray]:
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "wikitext2_valid":
         texts = wikitext_documents("valid", n=300, half="second")
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    if name == "package_docs":
+        from hygiene.package_text import package_documents
+
+        texts = [doc["text"] for doc in package_documents("train")]
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    if name == "package_docstrings":
+        texts = package_docstrings()
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "python_docs":
         texts = python_docs_documents()

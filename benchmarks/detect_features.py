@@ -85,12 +85,14 @@ CANDIDATES = {c.name: c for c in [
 class Bench:
     """Features of every set, computed once per family from the token cache."""
 
-    def __init__(self, sets: list[str], reference, contexts: tuple[str, ...] = ("raw",)) -> None:
+    def __init__(self, sets: list[str], reference, contexts: tuple[str, ...] = ("raw",), base_rows: int = 0) -> None:
         self.reference = reference
         self.boundary = sentence_ends(_tokenizer())
         self.data = {}
         for name in sets:
             arrays, labels, texts = load(name, contexts)
+            if base_rows and name in BASE_SETS and len(texts) > base_rows:
+                arrays, labels, texts = arrays.take(list(range(base_rows))), labels[:base_rows], texts[:base_rows]
             if len(set(labels.tolist())) < (1 if name in (*HUMAN_DOMAINS, *EXTRA_HUMAN) else 2):
                 print(f"{name}: not enough rows scored in contexts {contexts} yet; left out", flush=True)
                 continue
@@ -131,7 +133,29 @@ def train_and_threshold(bench: Bench, candidate: Candidate, train_sets: list[str
                         fpr: float, extra: tuple[str, ...] = (), rule: str = "pooled"):
     """Fit on ``train_sets`` + the human-only ``extra`` sets (rows of articles in ``drop_keys`` removed);
     return (score function, threshold). The threshold is at ``fpr`` on the out-of-fold scores of the
-    training human rows: pooled (``rule="pooled"``) or the highest of the per-set thresholds ("worst-group")."""
+    training human rows: pooled (``rule="pooled"``), the highest of the per-set thresholds ("worst-group") or
+    of the per-domain thresholds ("worst-domain"). A fit is kept, so further rules on the same split are free."""
+    key = (candidate.name, tuple(train_sets), hash(frozenset(drop_keys)), tuple(extra), fpr)
+    if key not in _FITS:
+        _FITS[key] = _fit(bench, candidate, train_sets, drop_keys, fpr, extra)
+    score_fn, oof, y, groups = _FITS[key]
+    if rule == "pooled":
+        return score_fn, threshold_at_fpr(oof[y == 0], fpr)
+    if rule == "worst-group":
+        return score_fn, max(threshold_at_fpr(oof[(y == 0) & (groups == g)], fpr) for g in np.unique(groups[y == 0]))
+    if rule == "worst-domain":  # the sets of one source (xsum = news, writing = stories) pooled, each extra alone
+        names = [*train_sets, *extra]
+        domain = np.array([_domain(names[g]) for g in groups])
+        return score_fn, max(threshold_at_fpr(oof[(y == 0) & (domain == d)], fpr) for d in np.unique(domain[y == 0]))
+    raise ValueError(rule)
+
+
+_FITS: dict = {}
+
+
+def _fit(bench: Bench, candidate: Candidate, train_sets: list[str], drop_keys: set[str], fpr: float,
+         extra: tuple[str, ...]):
+    """(score function, out-of-fold scores, labels, groups) of one training split."""
     xs, ys, gs = [], [], []
     for g, name in enumerate([*train_sets, *extra]):
         d = bench.data[name]
@@ -151,11 +175,11 @@ def train_and_threshold(bench: Bench, candidate: Candidate, train_sets: list[str
 
         def score_fn(name: str) -> np.ndarray:
             return head_logits(head, np.nan_to_num(bench.matrix(name, candidate)))
-    if rule == "pooled":
-        return score_fn, threshold_at_fpr(oof[y == 0], fpr)
-    if rule == "worst-group":
-        return score_fn, max(threshold_at_fpr(oof[(y == 0) & (groups == g)], fpr) for g in np.unique(groups[y == 0]))
-    raise ValueError(rule)
+    return score_fn, oof, y, groups
+
+
+def _domain(name: str) -> str:
+    return name if name in (*HUMAN_DOMAINS, *EXTRA_HUMAN) else name.split("_")[0]
 
 
 def evaluate(score: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
@@ -295,19 +319,36 @@ def bench_contexts(bench: Bench) -> str:
                             if k.split("_")[0] in ("raw", "chat")}))
 
 
+REFERENCES = ("wikitext-valid", "wikitext-valid+packages", "wikitext-valid+packages+docstrings", "packages",
+              "packages+docstrings")
+
+
 def build_reference(source: str):
-    """A trigram model of human text: the first half of WikiText-2 *valid* (never scored here)."""
-    from detect_corpora import detokenize, wikitext_lines
+    """A trigram model of human text never scored here: the first half of WikiText-2 *valid*, and/or the
+    "reference" half of the installed packages' READMEs (hygiene.package_text; package_docs is the other half)."""
+    from detect_corpora import detokenize, package_docstrings, wikitext_lines
 
     from detectors.ngram import NgramModel
+    from hygiene.package_text import package_documents
 
-    tok = _tokenizer()
-    if source != "wikitext-valid":
+    if source not in REFERENCES:
         raise ValueError(source)
-    lines = [detokenize(line).replace("<unk>", "").strip() for line in wikitext_lines("valid", "first")]
-    docs = [line for line in lines if line and not line.startswith("=")]
+    tok = _tokenizer()
+    docs, parts = [], []
+    if source.startswith("wikitext-valid"):
+        lines = [detokenize(line).replace("<unk>", "").strip() for line in wikitext_lines("valid", "first")]
+        docs += [line for line in lines if line and not line.startswith("=")]
+        parts.append("first half of wikitext-2 valid.txt, detokenized")
+    if "packages" in source:
+        packages = package_documents("reference")
+        docs += [doc["text"] for doc in packages]
+        parts.append(f"{len(packages)} README documents of {len({d['package'] for d in packages})} installed packages")
+    if source.endswith("docstrings"):
+        strings = package_docstrings(split="reference")
+        docs += strings
+        parts.append(f"{len(strings)} docstring documents of the same packages")
     ids = tok(docs, add_special_tokens=False)["input_ids"]
-    return NgramModel.fit(ids, len(tok), {"source": "first half of wikitext-2 valid.txt, detokenized"})
+    return NgramModel.fit(ids, len(tok), {"source": " + ".join(parts)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,19 +359,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=None, help="score only the first N tokens (cache head)")
     parser.add_argument("--extra", nargs="*", default=[], help="human-only sets added to every training set "
                         "(e.g. wikitext2_valid); they are then not evaluated")
-    parser.add_argument("--rule", choices=["pooled", "worst-group"], default="pooled",
-                        help="threshold rule on the training human rows' out-of-fold scores (default pooled)")
+    parser.add_argument("--rule", nargs="+", choices=["pooled", "worst-group", "worst-domain"], default=["pooled"],
+                        help="threshold rules on the training human rows' out-of-fold scores, each measured (one "
+                             "fit): pooled (default), the highest per-set threshold, or the highest per-domain "
+                             "threshold (news, stories, each --extra domain)")
+    parser.add_argument("--reference", choices=REFERENCES, default="wikitext-valid",
+                        help="human text of the ref family's trigram model (default wikitext-valid)")
+    parser.add_argument("--base-rows", type=int, default=0,
+                        help="first N rows of each base-model set at most (0 = every cached row; default 0)")
     parser.add_argument("--json", type=Path, default=None, help="write every per-set figure here")
     parser.add_argument("--domain-check", nargs="*", default=[], metavar="CANDIDATE",
                         help="also measure detectors.domain.domain_check with these candidates' scores")
     args = parser.parse_args(argv)
     sets = [*(args.sets or [*detect_sets(), *HUMAN_DOMAINS]), *(e for e in args.extra if e not in (args.sets or []))]
     start = time.perf_counter()
-    reference = build_reference("wikitext-valid")
+    reference = build_reference(args.reference)
     chosen = [CANDIDATES[name] for name in [*args.candidates, *args.domain_check]]
     families = {f for c in chosen for f in c.families} | {
         f for c in chosen if c.feature for f in FAMILIES if c.feature in FAMILIES[f]}
-    bench = Bench(sets, reference, families_contexts(sorted(families)))
+    bench = Bench(sets, reference, families_contexts(sorted(families)), args.base_rows)
     if args.max_tokens:
         for d in bench.data.values():
             d["arrays"] = d["arrays"].head(args.max_tokens)
@@ -341,8 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     results = {}
     for name in args.candidates:
-        results[name] = r = run(bench, CANDIDATES[name], args.fpr, tuple(args.extra), args.rule)
-        print(summary_row(name, r), flush=True)
+        for rule in args.rule:
+            label = name if len(args.rule) == 1 else f"{name} ({rule})"
+            results[label] = r = run(bench, CANDIDATES[name], args.fpr, tuple(args.extra), rule)
+            print(summary_row(label, r), flush=True)
         if args.json:
             args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                              "results": results}, indent=1))

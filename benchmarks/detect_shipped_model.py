@@ -3,20 +3,26 @@
 It is not the default: it missed the default rule of issue 15 (benchmarks/RESULTS.md); use it with
 ``--detector`` pointing at that directory.
 
-The head is the one benchmarks/detect_features.py measured (logistic regression over the ``zeroshot`` and
-``dist`` families of SmolLM2-135M's raw pass), fitted on every scored row of the seven shared detect sets
-plus the human-only WikiText-2 valid documents (second half), with leave-one-set-out out-of-fold logits for
-the threshold (5 % FPR, pooled over the training human rows) and the isotonic P(machine) calibration.
+The head is the one benchmarks/detect_features.py measured (``--candidate``, default logistic regression over
+the ``zeroshot`` and ``dist`` families of SmolLM2-135M's raw pass), fitted on every scored row of the seven
+shared detect sets (``--base-rows`` of each base-model set) plus the human-only ``--extra`` domains, with
+leave-one-set-out out-of-fold logits for the threshold (5 % FPR; ``--rule pooled`` over the training human
+rows, or ``worst-domain``: the highest per-domain threshold) and the isotonic P(machine) calibration.
 Only the head's weights, that threshold, the calibration and the out-of-fold reference scores are written,
 with their provenance. Then the directory is loaded with :class:`detectors.learned.FeatureDetector` and
 ``--check`` documents are scored live, to confirm that the cached features are the ones the detector computes.
 
-    nice -n 10 .venv/bin/python benchmarks/detect_shipped_model.py [--check 16]
+    nice -n 10 .venv/bin/python benchmarks/detect_shipped_model.py [--check 16] [--extra wikitext2_valid ...]
+        [--rule worst-domain|pooled] [--base-rows 400]
+
+The defaults build the shipped directory (RESULTS.md, issue 15, table G); the first opt-in (table A) was
+``--extra wikitext2_valid --rule pooled --base-rows 200``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import subprocess
@@ -29,11 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from detect_corpora import EXTRA_HUMAN, detect_sets, load_set  # noqa: E402
-from detect_features import CANDIDATES, Bench, build_reference  # noqa: E402
+from detect_features import CANDIDATES, REFERENCES, Bench, _domain, build_reference  # noqa: E402
 
+from detectors.calibration import threshold_at_fpr  # noqa: E402
 from detectors.learned import SHIPPED_DIR, FeatureConfig, FeatureDetector, save_feature_model  # noqa: E402
 from detectors.reference import ReferenceScores  # noqa: E402
-from detectors.supervised import fit, head_logits  # noqa: E402
+from detectors.supervised import binary_metrics, fit, head_logits  # noqa: E402
 
 CANDIDATE = "head:zeroshot+dist"
 SCORER = "SmolLM2-135M-Instruct.Q4_1"
@@ -44,10 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=SHIPPED_DIR)
     parser.add_argument("--fpr", type=float, default=0.05)
     parser.add_argument("--check", type=int, default=16, help="documents scored live to compare (0: skip)")
+    parser.add_argument("--candidate", default=CANDIDATE, choices=[n for n, c in CANDIDATES.items() if c.families
+                                                                    and "ref" not in c.families])
+    parser.add_argument("--extra", nargs="*", default=list(EXTRA_HUMAN), choices=EXTRA_HUMAN,
+                        help="human-only training domains (default: all of them)")
+    parser.add_argument("--rule", choices=["pooled", "worst-domain"], default="worst-domain")
+    parser.add_argument("--base-rows", type=int, default=400,
+                        help="first N rows of each base-model set (0: all cached; default 400)")
     args = parser.parse_args(argv)
-    candidate = CANDIDATES[CANDIDATE]
-    sets = [*detect_sets(), *EXTRA_HUMAN]
-    bench = Bench(sets, build_reference("wikitext-valid"))
+    candidate = CANDIDATES[args.candidate]
+    sets = [*detect_sets(), *args.extra]
+    bench = Bench(sets, build_reference(REFERENCES[0]), base_rows=args.base_rows)
     xs, ys, gs, rows = [], [], [], {}
     for g, name in enumerate(bench.sets):
         x = bench.matrix(name, candidate)
@@ -58,13 +72,25 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = int(ok.sum())
     x, y, groups = np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
     result = fit(x, y, groups=groups, hidden=candidate.hidden, target_fpr=args.fpr)
+    if args.rule == "worst-domain":  # the highest of the per-domain thresholds (news, stories, each extra)
+        domain = np.array([_domain(bench.sets[g]) for g in groups])
+        human = y == 0
+        threshold = max(threshold_at_fpr(result.oof_logits[human & (domain == d)], args.fpr)
+                        for d in np.unique(domain[human]))
+        result = dataclasses.replace(result, threshold=threshold,
+                                     metrics=binary_metrics(y, result.oof_logits, threshold))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip()
-    source = (f"shared/data/detect/*.jsonl (first rows scored by benchmarks/token_cache.py: {rows}) and "
-              "WikiText-2 valid.txt (second half, human only) via benchmarks/detect_shipped_model.py at commit "
-              f"{commit}; SmolLM2-135M-Instruct Q4_1 dequantised to float32, CPU, 512 tokens")
+    extras = {"wikitext2_valid": "WikiText-2 valid.txt (second half)", "package_docs": "installed packages' "
+              "READMEs (hygiene.package_text, train half)", "package_docstrings": "installed packages' docstrings "
+              "(train half, 200)"}
+    source = (f"shared/data/detect/*.jsonl (first rows scored by benchmarks/token_cache.py: {rows}) and, human "
+              f"only, {'; '.join(extras[e] for e in args.extra) or 'nothing'} via benchmarks/detect_shipped_model.py"
+              f" at commit {commit} (--candidate {args.candidate} --rule {args.rule}); SmolLM2-135M-Instruct Q4_1 "
+              "dequantised to float32, CPU, 512 tokens")
     config = FeatureConfig(scorer=SCORER, families=candidate.families, max_tokens=512)
-    training = {"source": source, "rows": rows, "n_rows": int(len(y)), "n_human": int((y == 0).sum()),
+    training = {"source": source, "rows": rows, "threshold_rule": args.rule, "n_rows": int(len(y)),
+                "n_human": int((y == 0).sum()),
                 "n_machine": int((y == 1).sum()), "created": datetime.date.today().isoformat()}
     save_feature_model(result, config, args.out, training)
     reference = ReferenceScores(

@@ -11,7 +11,9 @@ from detectors.statistics import STATISTICS
 from .options import add_scoring_options, scoring_overrides
 from .summary import finish, say
 
-__all__ = ["register", "run_train", "run_eval", "COMMANDS"]
+__all__ = ["register", "run_train", "run_eval", "COMMANDS", "SITE_PACKAGES"]
+
+SITE_PACKAGES = "site-packages"  # --reference word: the installed packages' READMEs + docstrings (package_text)
 
 _TRAIN_EPILOG = """The model directory holds model.onnx (the head, served by onnxruntime) and detector.json (feature
 spec, scorer model and window, sha256 of every training file, out-of-fold metrics, probability calibration,
@@ -52,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "six summary statistics; e.g. zeroshot,dist or zeroshot,dist,ref")
     train.add_argument("--reference", nargs="+", default=None, metavar="FILE",
                        help="human-written text for the ref family's trigram model (txt: one document per line; "
-                            "parquet/JSONL: --text-column), stored in the model directory")
+                            "parquet/JSONL: --text-column), stored in the model directory; the word "
+                            f"{SITE_PACKAGES} adds the READMEs and docstrings of this Python's installed packages "
+                            "(technical prose read at run time; combine it with text of your own domain)")
     ev = sub.add_parser(
         "eval-detector", help="AUROC, AUPRC, TPR at 1%%/5%% FPR and confusion matrix on labelled files",
         description="Evaluate a detector on any JSONL/parquet with text and label (0 human, 1 machine), per file "
@@ -204,15 +208,22 @@ def _trained(args: argparse.Namespace, result, labels, files, training: dict, *,
 
 
 def _read_reference(paths: list[str], text_column: str) -> list[str]:
-    """Human documents for the reference model: .txt/.md files one per line, parquet/JSONL by ``text_column``."""
-    from hygiene.config import CleanConfig
+    """Human documents for the reference model: .txt/.md files one per line, parquet/JSONL by ``text_column``,
+    and the installed packages' READMEs and docstrings for the word ``site-packages``."""
+    from hygiene.config import CleanConfig, ConfigError
     from hygiene.io.shards import open_shards
+    from hygiene.package_text import docstring_documents, package_documents
     from hygiene.pipeline.stream import signal_batches
 
     docs: list[str] = []
     shards = []
     for path in map(Path, paths):
-        if path.suffix in (".txt", ".text", ".md") and path.is_file():
+        if str(path) == SITE_PACKAGES:
+            found = [doc["text"] for doc in (*package_documents(), *docstring_documents())]
+            if not found:
+                raise ConfigError(f"--reference {SITE_PACKAGES}: no installed package has a README with prose")
+            docs.extend(found)
+        elif path.suffix in (".txt", ".text", ".md") and path.is_file():
             docs.extend(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
         else:
             shards.append(path)
