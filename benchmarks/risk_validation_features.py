@@ -5,10 +5,14 @@ labelled reference comes from the xsum (news) sets, corpora are mixed from the w
 0, 10, 30, 50 and 90 % machine; every repeat splits each set's rows afresh into a reference half and a pool
 half, so the reference's own sampling error is measured too. Scores: ``likelihood`` recomputed from the
 cached raw pass, or a learned candidate of benchmarks/detect_features.py trained on the *reference* side's
-sets only (plus ``--extra`` human-only sets), so the corpus is text of a domain the detector never saw.
+sets only (plus ``--extra`` human-only sets; threshold by ``--rule``), so the corpus is text of a domain
+the detector never saw. ``--base-rows`` caps the base-model sets as detect_features.py does.
 The estimator is :func:`hygiene.risk.prevalence.estimate_prevalence` as `hygiene risk` runs it.
 
     nice -n 10 .venv/bin/python benchmarks/risk_validation_features.py --candidate likelihood head:zeroshot+dist+ref
+    # the opt-in directory's training (RESULTS.md issue 15, table G):
+    ... --candidate head:zeroshot+dist --extra wikitext2_valid package_docs package_docstrings \
+        --rule worst-domain --base-rows 400
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ FRACTIONS = (0.0, 0.1, 0.3, 0.5, 0.9)
 REFERENCE_SIDE, CORPUS_SIDE = "xsum", "writing"
 
 
-def scores_by_set(bench: Bench, candidate, train_sets: list[str], fpr: float, extra: tuple[str, ...]):
+def scores_by_set(bench: Bench, candidate, train_sets: list[str], fpr: float, extra: tuple[str, ...],
+                  rule: str = "pooled"):
     """Per shared set: human and machine scores of a detector trained on ``train_sets``; and its threshold."""
-    score_fn, threshold = train_and_threshold(bench, candidate, train_sets, set(), fpr, extra)
+    score_fn, threshold = train_and_threshold(bench, candidate, train_sets, set(), fpr, extra, rule)
     sets = {}
     for name in bench.sets:
         if name in HUMAN_DOMAINS or name in extra:
@@ -92,15 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fpr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--extra", nargs="*", default=[], help="human-only training sets (e.g. wikitext2_valid)")
+    parser.add_argument("--rule", choices=["pooled", "worst-group", "worst-domain"], default="pooled",
+                        help="threshold rule on the training human rows' out-of-fold scores (detect_features.py)")
+    parser.add_argument("--base-rows", type=int, default=0,
+                        help="first N rows of each base-model set at most (0 = every cached row; default 0)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    bench = Bench([*detect_sets(), *args.extra], build_reference("wikitext-valid"))
+    bench = Bench([*detect_sets(), *args.extra], build_reference("wikitext-valid"), base_rows=args.base_rows)
     train = [s for s in bench.sets if s.startswith(REFERENCE_SIDE)]
     for name in args.candidate:
-        sets, threshold = scores_by_set(bench, CANDIDATES[name], train, args.fpr, tuple(args.extra))
+        sets, threshold = scores_by_set(bench, CANDIDATES[name], train, args.fpr, tuple(args.extra), args.rule)
         size, n_h, n_m, rows = cross_domain(sets, args.size, args.repeats, threshold, args.seed)
         print(f"### {name}, cross-domain: corpora of {size} stories docs; reference {n_h} human + {n_m} machine "
-              f"news scores; detector trained on {', '.join(train + list(args.extra))}\n")
+              f"news scores; detector trained on {', '.join(train + list(args.extra))}; rule {args.rule}, "
+              f"threshold {threshold:.4f}\n")
         print("| true fraction | mean estimate | mean abs error | max abs error | CI covers truth | mean CI width |\n"
               "|---|---|---|---|---|---|")
         for truth, mean, mae, worst, covered, width in rows:
