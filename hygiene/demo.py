@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hygiene.io import columns as C
+from hygiene.package_text import distinct_documents
 from hygiene.progress import NullProgress, Progress
 
 __all__ = ["human_documents", "generate_documents", "inject_duplicates", "build_corpus", "run_demo", "LABEL"]
@@ -75,24 +76,10 @@ def human_documents(n: int, seed: int = 0) -> list[dict[str, str]]:
                 doc = " ".join(" ".join(current).split()[:_MAX_WORDS])
                 docs.append({"text": doc, "subject": subject})
                 current = []
-    docs = _distinct(docs)
+    docs = distinct_documents(docs)  # ground truth must not hold duplicates of its own
     if len(docs) < n:
         raise ValueError(f"only {len(docs)} distinct human documents available on this Python, asked for {n}")
     return random.Random(seed).sample(docs, n)
-
-
-def _distinct(docs: list[dict[str, str]], n: int = 8) -> list[dict[str, str]]:
-    """Drop documents sharing any word 8-gram with an earlier one: the docs repeat some passages,
-    and ground truth must not hold duplicates of its own (checked independently of MinHash)."""
-    seen: set[tuple[str, ...]] = set()
-    out = []
-    for doc in docs:
-        words = doc["text"].lower().split()
-        grams = {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
-        if grams.isdisjoint(seen):
-            out.append(doc)
-        seen |= grams
-    return out
 
 
 _PROMPTS = (

