@@ -1,9 +1,13 @@
-"""What the detector-training tests share: the offline-scorer skip and a tiny labelled training set."""
+"""What the detector tests share: the offline-scorer skip, a tiny labelled training set, the `hygiene`
+command in a child process and the checks a trained model directory must pass when it cleans a shard."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,3 +31,24 @@ def tiny_training_rows() -> list[dict]:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def hygiene(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The `hygiene` command in a child process (UTF-8 mode), its output captured."""
+    return subprocess.run([sys.executable, "-m", "hygiene_cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, cwd=cwd, env={**os.environ, "PYTHONUTF8": "1"})
+
+
+def clean_with_model_dir(tmp: Path, model: Path, name: str) -> dict:
+    """`hygiene clean tmp/corpus.parquet --detector model` (45 human-like rows, 15 fluent, 2 exact copies) and
+    the checks every model-directory format must pass; the manifest."""
+    run = hygiene("clean", tmp / "corpus.parquet", "--out", tmp / "clean", "--detector", model, "--quiet")
+    assert run.returncode == 0, run.stderr
+    m = json.loads((tmp / "clean" / "manifest.json").read_text())
+    assert m["threshold"]["source"].startswith(f"model directory {model}")
+    assert m["detector"]["name"] == name and m["detector"]["max_tokens"] == 32
+    counts = m["counts"]
+    assert counts["kept"] + counts["removed"] + counts["quarantined"] == counts["rows"] == 62
+    assert counts["removed_by_reason"]["exact_duplicate"] == 2
+    assert 10 <= counts["removed_by_reason"]["machine_generated"] <= 20  # the 15 fluent rows, give or take
+    return m

@@ -5,10 +5,7 @@ with two tiny random-weight models sharing a tokenizer, a model directory writte
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from detector_support import clean_with_model_dir, hygiene
 from service_support import thread_server, wait_job, wait_ready
 
 from hygiene.config import CleanConfig, DetectorSettings, load_config
@@ -30,11 +28,6 @@ _VOCAB = ["".join(random.Random(i).choices("aeioubcdfghklmnprstvw", k=3 + i % 6)
 _SUBJECTS = ["The weather", "The old library", "Our small team", "The city council", "The river", "The museum"]
 _VERBS = ["opened early today", "was busy all week", "announced a new plan", "welcomed many visitors",
           "closed for repairs", "shared good news"]
-
-
-def hygiene(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hygiene_cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, cwd=cwd, env={**os.environ, "PYTHONUTF8": "1"})
 
 
 def _human(rng: random.Random) -> str:
@@ -201,15 +194,7 @@ def test_model_directory_keeps_its_reference_scores(trained):
 
 def test_model_directory_cleans_a_shard(trained):
     tmp, model = trained
-    run = hygiene("clean", tmp / "corpus.parquet", "--out", tmp / "clean", "--detector", model, "--quiet")
-    assert run.returncode == 0, run.stderr
-    m = json.loads((tmp / "clean" / "manifest.json").read_text())
-    assert m["threshold"]["source"].startswith(f"model directory {model}")
-    assert m["detector"]["name"] == "supervised:model" and m["detector"]["max_tokens"] == 32
-    counts = m["counts"]
-    assert counts["kept"] + counts["removed"] + counts["quarantined"] == counts["rows"] == 62
-    assert counts["removed_by_reason"]["exact_duplicate"] == 2
-    assert 10 <= counts["removed_by_reason"]["machine_generated"] <= 20  # the 15 fluent rows, give or take
+    clean_with_model_dir(tmp, model, "supervised:model")
     removed = pq.read_table(tmp / "clean" / "removed" / "corpus.parquet").to_pylist()
     machine = [r for r in removed if r[C.REASON] == "machine_generated"]
     assert all(0.0 <= r[C.P_MACHINE] <= 1.0 and r[C.SCORE] == r[C.statistic_column("supervised")] for r in machine)

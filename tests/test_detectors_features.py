@@ -5,17 +5,22 @@ model directory used as `--detector DIR` by clean, score, risk and serve (throug
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from detector_support import HAS_MODEL, HUMAN, needs_model, tiny_training_rows, write_jsonl
+from detector_support import (
+    HAS_MODEL,
+    HUMAN,
+    clean_with_model_dir,
+    hygiene,
+    needs_model,
+    tiny_training_rows,
+    write_jsonl,
+)
 
 from detectors.domain import domain_check
 from detectors.features import FAMILIES, compute_features, feature_names
@@ -194,11 +199,6 @@ def test_token_scorer_matches_zeroshot_and_aligns_contexts():
     assert (-arrays.fields["x_mu"] >= arrays.fields["chat_ent"] - 1e-3).all()
 
 
-def hygiene(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hygiene_cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONUTF8": "1"})
-
-
 @pytest.mark.slow  # every family (two passes), two CLI processes: 4-5 min on the shared 2-core machine
 @needs_model
 def test_train_features_onnx_load_round_trip(tmp_path: Path):
@@ -335,15 +335,7 @@ def test_feature_directory_cleans_and_scores_a_shard(feature_model):
     from hygiene.pipeline import run
 
     tmp, model = feature_model
-    done = hygiene("clean", tmp / "corpus.parquet", "--out", tmp / "clean", "--detector", model, "--quiet")
-    assert done.returncode == 0, done.stderr
-    m = json.loads((tmp / "clean" / "manifest.json").read_text())
-    assert m["threshold"]["source"].startswith(f"model directory {model}")
-    assert m["detector"]["name"] == "features:model" and m["detector"]["max_tokens"] == 32
-    counts = m["counts"]
-    assert counts["kept"] + counts["removed"] + counts["quarantined"] == counts["rows"] == 62
-    assert counts["removed_by_reason"]["exact_duplicate"] == 2
-    assert 10 <= counts["removed_by_reason"]["machine_generated"] <= 20  # the 15 fluent rows, give or take
+    m = clean_with_model_dir(tmp, model, "features:model")
     assert m["domain_check"]["checked"] and m["domain_check"]["n"] == 62  # every scored row vs the dir's reference
 
     config = CleanConfig(detector=DetectorSettings(kind=str(model), device="cpu"))

@@ -4,13 +4,10 @@ and a training domain), and `train-detector --reference site-packages` reading t
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
-from detector_support import needs_model, tiny_training_rows, write_jsonl
+from detector_support import hygiene, needs_model, tiny_training_rows, write_jsonl
 
 from hygiene.package_text import SPLITS, docstring_documents, package_documents, prose_paragraphs
 
@@ -96,10 +93,8 @@ def test_cli_reference_word_reads_the_installed_packages(tmp_path):
 def test_train_detector_with_the_site_packages_reference(tmp_path):
     train = write_jsonl(tmp_path / "train.jsonl", tiny_training_rows())
     model = tmp_path / "model"
-    run = subprocess.run([sys.executable, "-m", "hygiene_cli", "train-detector", str(train), "--out", str(model),
-                          "--features", "zeroshot,ref", "--reference", "site-packages", "--max-tokens", "32",
-                          "--hidden", "0", "--fpr", "0.1", "--quiet"], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PYTHONUTF8": "1"})
+    run = hygiene("train-detector", train, "--out", model, "--features", "zeroshot,ref", "--reference",
+                  "site-packages", "--max-tokens", "32", "--hidden", "0", "--fpr", "0.1", "--quiet")
     assert run.returncode == 0, run.stderr
     meta = json.loads((model / "detector.json").read_text())
     assert meta["training"]["reference"]["source"] == "site-packages"
