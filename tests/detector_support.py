@@ -52,3 +52,36 @@ def clean_with_model_dir(tmp: Path, model: Path, name: str) -> dict:
     assert counts["removed_by_reason"]["exact_duplicate"] == 2
     assert 10 <= counts["removed_by_reason"]["machine_generated"] <= 20  # the 15 fluent rows, give or take
     return m
+
+
+def score_as_the_detector_does(tmp: Path, model: Path) -> tuple[list[dict], float]:
+    """`score` mode over tmp/corpus.parquet with the model directory: the written score and P(machine) equal the
+    detector's own on the first rows; the scored rows and the directory's threshold."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from hygiene.config import CleanConfig, DetectorSettings
+    from hygiene.detector import build_detector, scoring
+    from hygiene.io import columns as C
+    from hygiene.pipeline import run
+
+    config = CleanConfig(detector=DetectorSettings(kind=str(model), device="cpu"))
+    detector = build_detector(config.detector)
+    run([tmp / "corpus.parquet"], tmp / "scored", config, mode="score", scorer=detector)
+    rows = pq.read_table(tmp / "scored" / "scored" / "corpus.parquet").to_pylist()
+    direct = detector.statistics([r["text"] for r in rows[:8]])
+    assert np.allclose([r[C.SCORE] for r in rows[:8]], direct["supervised"], atol=1e-5)
+    assert np.allclose([r[C.P_MACHINE] for r in rows[:8]], direct["p_machine"], atol=1e-6)
+    return rows, scoring(config.detector).threshold
+
+
+def risk_with_model_dir(tmp: Path, model: Path) -> dict:
+    """`hygiene risk` with the model directory: it scores with the directory and estimates against the
+    directory's own out-of-fold reference (24 human rows); risk.json."""
+    run = hygiene("risk", tmp / "corpus.parquet", "--out", tmp / "risk", "--detector", model, "--no-embeddings",
+                  "--quiet")
+    assert run.returncode == 0, run.stderr
+    result = json.loads((tmp / "risk" / "risk.json").read_text())
+    assert result["detector"]["kind"] == "trained" and result["detector"]["reference"].startswith("model directory")
+    assert result["machine_fraction"]["n_human_reference"] == 24
+    return result

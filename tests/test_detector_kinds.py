@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from detector_support import clean_with_model_dir, hygiene
+from detector_support import clean_with_model_dir, hygiene, risk_with_model_dir, score_as_the_detector_does
 from service_support import thread_server, wait_job, wait_ready
 
 from hygiene.config import CleanConfig, DetectorSettings, load_config
@@ -202,27 +202,13 @@ def test_model_directory_cleans_a_shard(trained):
 
 def test_model_directory_scores_a_shard_as_the_detector_does(trained):
     tmp, model = trained
-    from hygiene.pipeline import run
-
-    config = CleanConfig(detector=DetectorSettings(kind=str(model), device="cpu"))
-    detector = build_detector(config.detector)
-    run([tmp / "corpus.parquet"], tmp / "scored", config, mode="score", scorer=detector)
-    rows = pq.read_table(tmp / "scored" / "scored" / "corpus.parquet").to_pylist()
-    direct = detector.statistics([r["text"] for r in rows[:8]])
-    assert np.allclose([r[C.SCORE] for r in rows[:8]], direct["supervised"], atol=1e-5)
-    assert np.allclose([r[C.P_MACHINE] for r in rows[:8]], direct["p_machine"], atol=1e-6)
-    threshold = scoring(config.detector).threshold
+    rows, threshold = score_as_the_detector_does(tmp, model)
     assert all(r[C.MACHINE] == (r[C.SCORE] >= threshold) for r in rows)
 
 
 def test_model_directory_drives_risk_with_its_own_reference(trained):
     tmp, model = trained
-    run = hygiene("risk", tmp / "corpus.parquet", "--out", tmp / "risk", "--detector", model, "--no-embeddings",
-                  "--quiet")
-    assert run.returncode == 0, run.stderr
-    result = json.loads((tmp / "risk" / "risk.json").read_text())
-    assert result["detector"]["kind"] == "trained" and result["detector"]["reference"].startswith("model directory")
-    assert result["machine_fraction"]["n_human_reference"] == 24
+    result = risk_with_model_dir(tmp, model)
     assert 0.0 <= result["machine_fraction"]["low"] <= result["machine_fraction"]["high"] <= 1.0
 
 

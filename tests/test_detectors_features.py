@@ -18,6 +18,8 @@ from detector_support import (
     clean_with_model_dir,
     hygiene,
     needs_model,
+    risk_with_model_dir,
+    score_as_the_detector_does,
     tiny_training_rows,
     write_jsonl,
 )
@@ -329,22 +331,10 @@ def test_feature_directory_is_a_detector_kind(feature_model):
 
 
 def test_feature_directory_cleans_and_scores_a_shard(feature_model):
-    from hygiene.config import CleanConfig, DetectorSettings
-    from hygiene.detector import build_detector
-    from hygiene.io import columns as C
-    from hygiene.pipeline import run
-
     tmp, model = feature_model
     m = clean_with_model_dir(tmp, model, "features:model")
     assert m["domain_check"]["checked"] and m["domain_check"]["n"] == 62  # every scored row vs the dir's reference
-
-    config = CleanConfig(detector=DetectorSettings(kind=str(model), device="cpu"))
-    detector = build_detector(config.detector)
-    run([tmp / "corpus.parquet"], tmp / "scored", config, mode="score", scorer=detector)
-    rows = pq.read_table(tmp / "scored" / "scored" / "corpus.parquet").to_pylist()
-    direct = detector.statistics([r["text"] for r in rows[:8]])
-    assert np.allclose([r[C.SCORE] for r in rows[:8]], direct["supervised"], atol=1e-5)
-    assert np.allclose([r[C.P_MACHINE] for r in rows[:8]], direct["p_machine"], atol=1e-6)
+    score_as_the_detector_does(tmp, model)
 
 
 def test_feature_directory_drives_risk_and_serve(feature_model):
@@ -355,12 +345,7 @@ def test_feature_directory_drives_risk_and_serve(feature_model):
     from service import create_app, load_settings
 
     tmp, model = feature_model
-    done = hygiene("risk", tmp / "corpus.parquet", "--out", tmp / "risk", "--detector", model, "--no-embeddings",
-                   "--quiet")
-    assert done.returncode == 0, done.stderr
-    result = json.loads((tmp / "risk" / "risk.json").read_text())
-    assert result["detector"]["kind"] == "trained" and result["detector"]["reference"].startswith("model directory")
-    assert result["machine_fraction"]["n_human_reference"] == 24
+    risk_with_model_dir(tmp, model)
 
     settings = load_settings(env={}, service={"output_root": str(tmp / "jobs"), "data_roots": [str(tmp)]},
                              job={"detector.kind": str(model), "detector.device": "cpu"})
