@@ -7,6 +7,10 @@
 - ``python_docs``: every distinct document the demo builds from this Python's own documentation
   (:func:`hygiene.demo.human_documents`, human, technical prose).
 
+- ``manpages``: prose documents of this machine's English manual pages (``/usr/share/man/man1``-``man8``,
+  rendered with ``man``; a seeded sample of pages, at most three documents a page: 300 documents): a human
+  technical domain added *after* the heads of table J were chosen, to confirm them on text no choice saw.
+
 ``wikitext2_valid``: the same construction over the second half of ``valid.txt`` (300 documents): a
 human-only *training* domain, never a test set. The first half of ``valid.txt`` is the text the ``ref``
 family's n-gram reference is counted on (benchmarks/detect_features.py), so the two never share an article.
@@ -21,8 +25,10 @@ sharing a passage with ``python_docs``; the other half's docstrings can feed the
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +38,9 @@ SHARED = REPO.parent / "shared" / "data"
 DETECT_DIR = SHARED / "detect"
 WIKITEXT_DIR = SHARED / "text" / "wikitext-2"
 HUMAN_DOMAINS = ("wikitext2_test", "python_docs")
+# A human test domain measured only after the choice it confirms (benchmarks/RESULTS.md, issue 15, table J).
+CONFIRM_HUMAN = ("manpages",)
+MAN_DIR = Path("/usr/share/man")
 # Human-only training domains, never test sets: the second half of WikiText-2 valid.txt, and the "train" half
 # of the installed packages' READMEs (hygiene.package_text; technical prose that is not Python's documentation).
 EXTRA_HUMAN = ("wikitext2_valid", "package_docs", "package_docstrings")
@@ -103,6 +112,29 @@ def package_docstrings(n: int = 200, split: str = "train") -> list[str]:
     return clean if split != "train" else random.Random(0).sample(clean, min(n, len(clean)))
 
 
+def manpage_documents(n: int = 300, seed: int = 0, per_page: int = 3) -> list[str]:
+    """Prose documents (40-200 words) of a seeded sample of this machine's English manual pages, rendered by
+    ``man`` one long line per paragraph; the paragraph filter and packing are the package READMEs' own."""
+    from hygiene.package_text import _documents, distinct_documents, prose_paragraphs
+
+    pages = sorted(p for section in range(1, 9) for p in (MAN_DIR / f"man{section}").glob("*.gz"))
+    random.Random(seed).shuffle(pages)
+    env = {**os.environ, "MANWIDTH": "4000", "MAN_KEEP_FORMATTING": "0"}
+    docs: list[dict[str, str]] = []
+    for page in pages:
+        if len(docs) >= n:
+            break
+        rendered = subprocess.run(["man", "-l", "-E", "utf-8", str(page)], capture_output=True, text=True, env=env,
+                                  timeout=30).stdout
+        plain = re.sub(r".\x08", "", rendered)  # overstrike bold / underline
+        lines = ["" if line.strip().isupper() else line.strip()  # section headings: DESCRIPTION, OPTIONS, ...
+                 for line in plain.splitlines()[1:-1]]  # less the page's header and footer lines
+        paragraphs = prose_paragraphs("\n".join(lines))
+        page_docs = distinct_documents([*docs, *({"text": t} for t in _documents(paragraphs))])[len(docs):]
+        docs += page_docs[:per_page]
+    return [d["text"] for d in docs[:n]]
+
+
 def detect_sets() -> list[str]:
     return sorted(p.stem for p in DETECT_DIR.glob("*.jsonl"))
 
@@ -122,6 +154,9 @@ def load_set(name: str) -> tuple[list[str], np.ndarray]:
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "package_docstrings":
         texts = package_docstrings()
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    if name == "manpages":
+        texts = manpage_documents()
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "python_docs":
         texts = python_docs_documents()

@@ -56,30 +56,27 @@ class Candidate:
     only: tuple[str, ...] | None = None  # learned over these feature names only (a subset of the families)
 
 
-CANDIDATES = {c.name: c for c in [
-    Candidate("likelihood", feature="likelihood"),
-    Candidate("log_rank", feature="log_rank"),
-    Candidate("fast_detectgpt", feature="fast_detectgpt"),
-    Candidate("chat_likelihood", feature="chat_likelihood"),
-    Candidate("chat_gain", feature="chat_gain"),
-    Candidate("binoculars_raw_chat", feature="binoculars_raw_chat"),
-    Candidate("binoculars_chat_raw", feature="binoculars_chat_raw"),
-    Candidate("fdg_chat_sampler", feature="fdg_chat_sampler"),
-    Candidate("fdg_raw_sampler", feature="fdg_raw_sampler"),
-    Candidate("ratio_tri", feature="ratio_tri"),
-    Candidate("ratio_uni", feature="ratio_uni"),
-    Candidate("head:zeroshot", ("zeroshot",)),
-    Candidate("head:zeroshot+dist", ("zeroshot", "dist")),
-    Candidate("head:zeroshot+chat", ("zeroshot", "chat")),
-    Candidate("head:zeroshot+dist+chat", ("zeroshot", "dist", "chat")),
-    Candidate("head:zeroshot+chat+cross", ("zeroshot", "chat", "cross")),
-    Candidate("head:zeroshot+dist+chat+cross", ("zeroshot", "dist", "chat", "cross")),
-    Candidate("head:zeroshot+ref", ("zeroshot", "ref")),
-    Candidate("head:zeroshot+dist+ref", ("zeroshot", "dist", "ref")),
-    Candidate("mlp:zeroshot+dist+ref", ("zeroshot", "dist", "ref"), hidden=16),
-    Candidate("head:all", ("zeroshot", "dist", "chat", "cross", "ref")),
-    Candidate("mlp:zeroshot+dist+chat+cross", ("zeroshot", "dist", "chat", "cross"), hidden=16),
-]}
+_SINGLES = ("likelihood", "log_rank", "fast_detectgpt", "chat_likelihood", "chat_gain", "binoculars_raw_chat",
+            "binoculars_chat_raw", "fdg_chat_sampler", "fdg_raw_sampler", "ratio_tri", "ratio_uni", "ratio_general",
+            "rare_minus_common")
+
+
+def candidate(name: str) -> Candidate:
+    """A single feature by name (one of _SINGLES), or a head ``head:FAM+FAM...`` / ``mlp:FAM+FAM...``."""
+    if name in _SINGLES:
+        return Candidate(name, feature=name)
+    kind, _, spec = name.partition(":")
+    families = tuple(spec.split("+"))
+    if kind not in ("head", "mlp") or not spec or any(f not in FAMILIES for f in families):
+        raise ValueError(f"unknown candidate {name!r}: a feature of {_SINGLES} or head:/mlp: with families joined "
+                         f"by + from {sorted(FAMILIES)}")
+    return Candidate(name, families, hidden=16 if kind == "mlp" else 0)
+
+
+CANDIDATES = {name: candidate(name) for name in (
+    *_SINGLES, "head:zeroshot", "head:zeroshot+dist", "head:zeroshot+dist+chat", "head:zeroshot+ref",
+    "head:zeroshot+dist+ref", "mlp:zeroshot+dist+ref", "head:zeroshot+general+rarity",
+    "head:zeroshot+dist+ref+general+rarity")}
 
 
 class Bench:
@@ -115,7 +112,7 @@ class Bench:
         return np.column_stack([feats[n] for n in names])
 
     def single(self, name: str, candidate: Candidate) -> np.ndarray:
-        family = next(f for f in ("zeroshot", "dist", "chat", "cross", "ref") if candidate.feature in
+        family = next(f for f in FAMILIES if candidate.feature in
                       feature_names((f,)))
         return candidate.sign * self.features(name, (family,))[candidate.feature]
 
@@ -308,7 +305,7 @@ def shipped_likelihood_fpr(bench: Bench) -> str:
     threshold = default_calibration().threshold
     fprs = []
     for name in bench.sets:
-        score = bench.single(name, CANDIDATES["likelihood"])
+        score = bench.single(name, candidate("likelihood"))
         human = score[(bench.data[name]["labels"] == 0) & np.isfinite(score)]
         fprs.append(f"{name} {np.mean(human >= threshold):.3f} (n={human.size})")
     return f"shipped likelihood threshold {threshold:.4f}, FPR on human rows: " + ", ".join(fprs)
@@ -329,6 +326,7 @@ def build_reference(source: str):
     from detect_corpora import detokenize, package_docstrings, wikitext_lines
 
     from detectors.ngram import NgramModel
+    from detectors.wordfreq_ref import general_token_logprobs
     from hygiene.package_text import package_documents
 
     if source not in REFERENCES:
@@ -348,12 +346,15 @@ def build_reference(source: str):
         docs += strings
         parts.append(f"{len(strings)} docstring documents of the same packages")
     ids = tok(docs, add_special_tokens=False)["input_ids"]
-    return NgramModel.fit(ids, len(tok), {"source": " + ".join(parts)})
+    model = NgramModel.fit(ids, len(tok), {"source": " + ".join(parts)})
+    return model.with_general(general_token_logprobs(tok, model.unigram))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES))
+    parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES),
+                        help="single features or heads (head:FAM+FAM..., mlp:FAM+FAM...; families of "
+                             "detectors.features); default: a representative list")
     parser.add_argument("--sets", nargs="*", default=None)
     parser.add_argument("--fpr", type=float, default=0.05)
     parser.add_argument("--max-tokens", type=int, default=None, help="score only the first N tokens (cache head)")
@@ -374,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = [*(args.sets or [*detect_sets(), *HUMAN_DOMAINS]), *(e for e in args.extra if e not in (args.sets or []))]
     start = time.perf_counter()
     reference = build_reference(args.reference)
-    chosen = [CANDIDATES[name] for name in [*args.candidates, *args.domain_check]]
+    chosen = [candidate(name) for name in [*args.candidates, *args.domain_check]]
     families = {f for c in chosen for f in c.families} | {
         f for c in chosen if c.feature for f in FAMILIES if c.feature in FAMILIES[f]}
     bench = Bench(sets, reference, families_contexts(sorted(families)), args.base_rows)
@@ -390,14 +391,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.candidates:
         for rule in args.rule:
             label = name if len(args.rule) == 1 else f"{name} ({rule})"
-            results[label] = r = run(bench, CANDIDATES[name], args.fpr, tuple(args.extra), rule)
+            results[label] = r = run(bench, candidate(name), args.fpr, tuple(args.extra), rule)
             print(summary_row(label, r), flush=True)
         if args.json:
             args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                              "results": results}, indent=1))
     for name in args.domain_check:
         print(f"\n### domain check, {name} scores\n")
-        print(domain_table(bench, CANDIDATES[name], args.fpr, tuple(args.extra)), flush=True)
+        print(domain_table(bench, candidate(name), args.fpr, tuple(args.extra)), flush=True)
     return 0
 
 

@@ -16,10 +16,10 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from detect_features import (  # noqa: E402
     BASE_SETS,
-    CANDIDATES,
     GPT_SETS,
     Bench,
     build_reference,
+    candidate,
     evaluate,
     train_and_threshold,
 )
@@ -37,14 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-rows", type=int, default=400)
     args = parser.parse_args(argv)
     extra = tuple(args.extra)
-    bench = Bench([*GPT_SETS, *BASE_SETS, *extra], build_reference(args.reference),
-                  families_contexts(["zeroshot", "dist", "ref"]), args.base_rows)
+    families = sorted({f for name in args.candidates for f in candidate(name).families})
+    bench = Bench([*GPT_SETS, *BASE_SETS, *extra], build_reference(args.reference), families_contexts(families),
+                  args.base_rows)
     for name in args.candidates:
         for fpr in args.fpr:
             cells = []
             for test in BASE_SETS:
                 keys = set(bench.data[test]["keys"].tolist())
-                score_fn, thr = train_and_threshold(bench, CANDIDATES[name], list(GPT_SETS), keys, fpr, extra,
+                score_fn, thr = train_and_threshold(bench, candidate(name), list(GPT_SETS), keys, fpr, extra,
                                                     "worst-domain")
                 r = evaluate(score_fn(test), bench.data[test]["labels"], thr)
                 cells.append(f"{test} AUROC {r['auroc']:.3f} FPR {r['fpr']:.3f} TPR {r['tpr']:.3f}")

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from detect_corpora import EXTRA_HUMAN, detect_sets, load_set  # noqa: E402
-from detect_features import CANDIDATES, REFERENCES, Bench, _domain, build_reference  # noqa: E402
+from detect_features import REFERENCES, Bench, _domain, build_reference, candidate  # noqa: E402
 
 from detectors.calibration import threshold_at_fpr  # noqa: E402
 from detectors.learned import SHIPPED_DIR, FeatureConfig, FeatureDetector, save_feature_model  # noqa: E402
@@ -51,27 +51,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=SHIPPED_DIR)
     parser.add_argument("--fpr", type=float, default=0.05)
     parser.add_argument("--check", type=int, default=16, help="documents scored live to compare (0: skip)")
-    parser.add_argument("--candidate", default=CANDIDATE, choices=[n for n, c in CANDIDATES.items() if c.families
-                                                                    and "ref" not in c.families])
+    parser.add_argument("--candidate", default=CANDIDATE, help="a head of benchmarks/detect_features.py "
+                        "(head:FAM+FAM...) without the ref family (default: %(default)s)")
     parser.add_argument("--extra", nargs="*", default=list(EXTRA_HUMAN), choices=EXTRA_HUMAN,
                         help="human-only training domains (default: all of them)")
     parser.add_argument("--rule", choices=["pooled", "worst-domain"], default="worst-domain")
     parser.add_argument("--base-rows", type=int, default=400,
                         help="first N rows of each base-model set (0: all cached; default 400)")
     args = parser.parse_args(argv)
-    candidate = CANDIDATES[args.candidate]
+    head = candidate(args.candidate)
+    if not head.families or "ref" in head.families:
+        parser.error(f"--candidate {args.candidate}: a head without the ref family")
     sets = [*detect_sets(), *args.extra]
     bench = Bench(sets, build_reference(REFERENCES[0]), base_rows=args.base_rows)
     xs, ys, gs, rows = [], [], [], {}
     for g, name in enumerate(bench.sets):
-        x = bench.matrix(name, candidate)
+        x = bench.matrix(name, head)
         ok = np.isfinite(x).all(1)
         xs.append(x[ok])
         ys.append(bench.data[name]["labels"][ok])
         gs.append(np.full(ok.sum(), g))
         rows[name] = int(ok.sum())
     x, y, groups = np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
-    result = fit(x, y, groups=groups, hidden=candidate.hidden, target_fpr=args.fpr)
+    result = fit(x, y, groups=groups, hidden=head.hidden, target_fpr=args.fpr)
     if args.rule == "worst-domain":  # the highest of the per-domain thresholds (news, stories, each extra)
         domain = np.array([_domain(bench.sets[g]) for g in groups])
         human = y == 0
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
               f"only, {'; '.join(extras[e] for e in args.extra) or 'nothing'} via benchmarks/detect_shipped_model.py"
               f" at commit {commit} (--candidate {args.candidate} --rule {args.rule}); SmolLM2-135M-Instruct Q4_1 "
               "dequantised to float32, CPU, 512 tokens")
-    config = FeatureConfig(scorer=SCORER, families=candidate.families, max_tokens=512)
+    config = FeatureConfig(scorer=SCORER, families=head.families, max_tokens=512)
     training = {"source": source, "rows": rows, "threshold_rule": args.rule, "n_rows": int(len(y)),
                 "n_human": int((y == 0).sum()),
                 "n_machine": int((y == 1).sum()), "created": datetime.date.today().isoformat()}
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         texts, _ = load_set("xsum_gpt-4")
         texts = texts[: args.check]
-        cached = head_logits(result.head, bench.matrix("xsum_gpt-4", candidate)[: args.check])
+        cached = head_logits(result.head, bench.matrix("xsum_gpt-4", head)[: args.check])
         live = FeatureDetector(args.out).score(texts)
         print(f"live vs cached logits on {len(texts)} xsum_gpt-4 documents: max |diff| "
               f"{np.abs(live - cached).max():.2e}")

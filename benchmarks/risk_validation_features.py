@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from detect_corpora import HUMAN_DOMAINS, detect_sets  # noqa: E402
-from detect_features import CANDIDATES, Bench, build_reference, train_and_threshold  # noqa: E402
+from detect_features import Bench, build_reference, candidate, train_and_threshold  # noqa: E402
 
 from hygiene.risk.prevalence import estimate_prevalence  # noqa: E402
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench([*detect_sets(), *args.extra], build_reference("wikitext-valid"), base_rows=args.base_rows)
     train = [s for s in bench.sets if s.startswith(REFERENCE_SIDE)]
     for name in args.candidate:
-        sets, threshold = scores_by_set(bench, CANDIDATES[name], train, args.fpr, tuple(args.extra), args.rule)
+        sets, threshold = scores_by_set(bench, candidate(name), train, args.fpr, tuple(args.extra), args.rule)
         size, n_h, n_m, rows = cross_domain(sets, args.size, args.repeats, threshold, args.seed)
         print(f"### {name}, cross-domain: corpora of {size} stories docs; reference {n_h} human + {n_m} machine "
               f"news scores; detector trained on {', '.join(train + list(args.extra))}; rule {args.rule}, "

@@ -16,7 +16,17 @@ contexts and models they need (higher = more machine-like is *not* implied; a le
   Fast-DetectGPT with one context as sampler and the other as scorer;
 - ``ref`` (raw + a :class:`~detectors.ngram.NgramModel` of human text): Ghostbuster-style weak-model
   features: the LM's log p minus the human n-gram's (trigram and unigram) per token: mean, spread,
-  quantiles; and the n-gram log p itself.
+  quantiles; and the n-gram log p itself;
+- ``general`` (raw + a reference model carrying a general-English unigram, :mod:`detectors.wordfreq_ref`):
+  the LM's log p minus that unigram's per token (mean, spread, quantiles) and the unigram's log p: the
+  same ratio against English in general rather than against the user's human text;
+- ``rarity`` (raw + the same general unigram): how well the LM predicts *rare* tokens (general log p below
+  ``log 1e-5``) against common ones, and the per-text correlation of the LM's and the unigram's log p.
+  Text a model wrote is predictable mostly on common tokens; human text the LM has memorised (widely
+  copied documentation, syndicated news) is predictable on its rare names and terms as well;
+- ``memo`` (raw + the same general unigram): signs of recall rather than generation: the share of rare tokens
+  that are the LM's first choice, their mean log-rank, and the longest run of first-choice tokens (share of
+  the text).
 
 :func:`compute_features` returns the named columns of the requested families.
 """
@@ -44,9 +54,13 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "cross": ("binoculars_raw_chat", "binoculars_chat_raw", "fdg_chat_sampler", "fdg_raw_sampler"),
     "ref": ("ref_tri", "ref_uni", "ratio_tri", "ratio_uni", "ratio_tri_std", "ratio_tri_q10", "ratio_tri_q50",
             "ratio_tri_q90", "ratio_uni_std", "ratio_tri_over_uni"),
+    "general": ("general_uni", "ratio_general", "ratio_general_std", "ratio_general_q10", "ratio_general_q50",
+                "ratio_general_q90"),
+    "rarity": ("rare_share", "rare_lp", "common_lp", "rare_minus_common", "lp_general_corr"),
+    "memo": ("rare_top1", "rare_log_rank", "top1_run"),
 }
 _NEEDS = {"zeroshot": ("raw",), "dist": ("raw",), "chat": ("raw", "chat"), "cross": ("raw", "chat"),
-          "ref": ("raw",)}
+          "ref": ("raw",), "general": ("raw",), "rarity": ("raw",), "memo": ("raw",)}
 
 
 def feature_names(families: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -92,6 +106,18 @@ def compute_features(arrays: TokenArrays, families: tuple[str, ...] | list[str],
             if reference is None:
                 raise ValueError("the ref family needs a human-text reference model (NgramModel)")
             out.update(_reference(t, reference))
+        elif family == "general":
+            if reference is None or reference.general is None:
+                raise ValueError("the general family needs a reference model with a general-text unigram")
+            out.update(_general(t, reference))
+        elif family == "rarity":
+            if reference is None or reference.general is None:
+                raise ValueError("the rarity family needs a reference model with a general-text unigram")
+            out.update(_rarity(t, reference))
+        elif family == "memo":
+            if reference is None or reference.general is None:
+                raise ValueError("the memo family needs a reference model with a general-text unigram")
+            out.update(_memo(t, reference))
     bad = ~arrays.ok | (arrays.lengths == 0)
     result = {}
     for name in names:
@@ -251,6 +277,51 @@ def _reference(t: _Tokens, reference) -> dict[str, np.ndarray]:
             "ratio_uni": t.mean(ratio_uni), "ratio_tri_std": t.std(ratio_tri), "ratio_tri_q10": q10,
             "ratio_tri_q50": q50, "ratio_tri_q90": q90, "ratio_uni_std": t.std(ratio_uni),
             "ratio_tri_over_uni": over}
+
+
+def _general(t: _Tokens, reference) -> dict[str, np.ndarray]:
+    general = reference.general_logprobs(t.a.ids)
+    ratio = t.f("raw_lp") - general
+    q10, q50, q90 = t.quantiles(ratio, (0.1, 0.5, 0.9))
+    return {"general_uni": t.mean(general), "ratio_general": t.mean(ratio), "ratio_general_std": t.std(ratio),
+            "ratio_general_q10": q10, "ratio_general_q50": q50, "ratio_general_q90": q90}
+
+
+_RARE = np.log(1e-5)
+
+
+def _rarity(t: _Tokens, reference) -> dict[str, np.ndarray]:
+    general = reference.general_logprobs(t.a.ids)
+    lp = t.f("raw_lp")
+    rare = (general < _RARE).astype(np.float64)
+    n_rare, n_common = t.sum(rare), t.sum(1.0 - rare)
+    mean = t.mean(lp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # A text with no rare (or no common) token takes its overall mean there: defined, and uninformative.
+        rare_lp = np.where(n_rare > 0, t.sum(lp * rare) / n_rare, mean)
+        common_lp = np.where(n_common > 0, t.sum(lp * (1.0 - rare)) / n_common, mean)
+        cov = t.mean(lp * general) - mean * t.mean(general)
+        corr = cov / (t.std(lp) * t.std(general))
+        share = n_rare / t.n
+    return {"rare_share": share, "rare_lp": rare_lp, "common_lp": common_lp,
+            "rare_minus_common": rare_lp - common_lp, "lp_general_corr": np.nan_to_num(corr)}
+
+
+def _memo(t: _Tokens, reference) -> dict[str, np.ndarray]:
+    rare = (reference.general_logprobs(t.a.ids) < _RARE).astype(np.float64)
+    rank = t.f("raw_rank")
+    top1 = (rank <= 1).astype(np.float64)
+    n_rare = t.sum(rare)
+    # Runs of first choices: a run starts at every text's start and after every other token.
+    start = (t.position == 0) | (top1 == 0)
+    run = np.cumsum(start) - 1
+    run_length = np.bincount(run, top1)
+    longest = np.zeros(t.size)
+    np.maximum.at(longest, t.owner[start], run_length)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rare_top1 = np.where(n_rare > 0, t.sum(top1 * rare) / n_rare, t.mean(top1))
+        rare_log_rank = np.where(n_rare > 0, t.sum(np.log(rank) * rare) / n_rare, t.mean(np.log(rank)))
+        return {"rare_top1": rare_top1, "rare_log_rank": rare_log_rank, "top1_run": longest / t.n}
 
 
 def sentence_ends(tokenizer) -> np.ndarray:

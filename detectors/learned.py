@@ -5,9 +5,10 @@ same head (:class:`~detectors.supervised.Head`, standardisation inside, logistic
 the same out-of-fold protocol (:func:`~detectors.supervised.fit`), ONNX export and onnxruntime serving; what
 is new is what it reads. A model directory holds ``model.onnx``, ``detector.json`` (format
 ``corpus-hygiene-features``: feature families and names, scorer, window, chat prompt, training-data hashes,
-out-of-fold metrics, calibration, threshold) and, when the ``ref`` family is used, ``reference.npz``, the
-human-text n-gram model built at training time from text the user supplied. The directory alone is enough
-to load it: :func:`load_trained` opens either format.
+out-of-fold metrics, calibration, threshold) and, when the ``ref``, ``general`` or ``rarity`` family is used,
+``reference.npz``: the human-text n-gram model built at training time from text the user supplied (with
+the general-English unigram of :mod:`detectors.wordfreq_ref` for ``general`` and ``rarity``). The directory
+alone is enough to load it: :func:`load_trained` opens either format.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ __all__ = ["SHIPPED_DIR", "FORMAT", "FeatureConfig", "FeatureDetector", "featuri
 
 FORMAT, VERSION = "corpus-hygiene-features", 1
 REFERENCE_FILE = "reference.npz"
+NEEDS_REFERENCE = ("ref", "general", "rarity", "memo")  # families computed against reference.npz
+_NEEDS_GENERAL = ("general", "rarity", "memo")
 _ZEROSHOT = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")
 SHIPPED_DIR = Path(__file__).resolve().parent / "calibrations" / "smollm2-135m-features"
 """The shipped (opt-in) feature detector's model directory: head, threshold, calibration; see its detector.json."""
@@ -45,8 +48,10 @@ class FeatureConfig:
 
     def __post_init__(self) -> None:
         feature_names(self.families)  # validates the family names
-        if "ref" in self.families and self.reference is None:
-            raise ValueError("the ref family needs a human-text reference model")
+        needing = [f for f in self.families if f in NEEDS_REFERENCE]
+        if needing and self.reference is None:
+            raise ValueError(f"the {', '.join(needing)} famil{'ies need' if len(needing) > 1 else 'y needs'} a "
+                             "human-text reference model")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -57,15 +62,21 @@ class FeatureConfig:
         return families_contexts(self.families)
 
 
-def fit_reference(lm, human_texts: list[str], source: str):
-    """The ``ref`` family's human-text trigram model, counted over ``human_texts`` in the scorer's tokens."""
+def fit_reference(lm, human_texts: list[str], source: str, families: tuple[str, ...] = ("ref",)):
+    """The reference model of ``families``: a trigram model counted over ``human_texts`` in the scorer's tokens,
+    with the general-English unigram attached when ``general`` or ``rarity`` is among them."""
     from .ngram import NgramModel
 
     texts = [t for t in human_texts if t.strip()]
     if not texts:
         raise ValueError("the reference model needs human text (none given)")
     ids = lm.tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return NgramModel.fit(ids, len(lm.tokenizer), {"source": source})
+    model = NgramModel.fit(ids, len(lm.tokenizer), {"source": source})
+    if any(f in _NEEDS_GENERAL for f in families):
+        from .wordfreq_ref import general_token_logprobs
+
+        model = model.with_general(general_token_logprobs(lm.tokenizer, model.unigram))
+    return model
 
 
 def featurize(scorer: TokenScorer, config: FeatureConfig, texts: list[str], *, reference=None,

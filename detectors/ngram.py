@@ -25,12 +25,17 @@ class NgramModel:
     """Interpolated absolute-discounting trigram model over token ids in ``[0, vocab)``."""
 
     def __init__(self, vocab: int, unigram: np.ndarray, bigram_keys: np.ndarray, bigram_counts: np.ndarray,
-                 trigram_keys: np.ndarray, trigram_counts: np.ndarray, meta: dict | None = None) -> None:
+                 trigram_keys: np.ndarray, trigram_counts: np.ndarray, meta: dict | None = None,
+                 general: np.ndarray | None = None) -> None:
         self.vocab = int(vocab)
         self.unigram = unigram.astype(np.int64)
         self.bigram_keys, self.bigram_counts = bigram_keys.astype(np.int64), bigram_counts.astype(np.int64)
         self.trigram_keys, self.trigram_counts = trigram_keys.astype(np.int64), trigram_counts.astype(np.int64)
         self.meta = dict(meta or {})
+        # Optional log p per token id under general text (detectors.wordfreq_ref), beside the counted model.
+        self.general = None if general is None else np.asarray(general, dtype=np.float32)
+        if self.general is not None and self.general.shape != (self.vocab,):
+            raise ValueError(f"general log-probabilities must have one entry per token id ({self.vocab})")
         # Context statistics: how often a context was followed by anything, and by how many distinct tokens.
         self._ctx1_keys, self._ctx1_total, self._ctx1_types = _context_stats(self.bigram_keys, self.bigram_counts,
                                                                              self.vocab)
@@ -87,6 +92,16 @@ class NgramModel:
             p = np.where(prev2 >= 0, self._interpolate(prev2 * self.vocab + prev1, ids, p_bi_next, 2), p)
         return np.log(p)
 
+    def with_general(self, general: np.ndarray) -> NgramModel:
+        """This model with a general-text unigram attached (log p per token id)."""
+        return NgramModel(self.vocab, self.unigram, self.bigram_keys, self.bigram_counts, self.trigram_keys,
+                          self.trigram_counts, self.meta, general)
+
+    def general_logprobs(self, ids: np.ndarray) -> np.ndarray:
+        if self.general is None:
+            raise ValueError("this reference model has no general-text unigram (see detectors.wordfreq_ref)")
+        return self.general[np.asarray(ids, dtype=np.int64)].astype(np.float64)
+
     def _interpolate(self, context: np.ndarray, token: np.ndarray, lower: np.ndarray, n: int) -> np.ndarray:
         keys, counts = (self.bigram_keys, self.bigram_counts) if n == 1 else (self.trigram_keys, self.trigram_counts)
         ctx_keys, ctx_total, ctx_types = ((self._ctx1_keys, self._ctx1_total, self._ctx1_types) if n == 1 else
@@ -101,16 +116,18 @@ class NgramModel:
         return np.where(seen, mixed, lower)
 
     def save(self, path: str | Path) -> None:
+        general = {} if self.general is None else {"general": self.general}
         np.savez_compressed(path, vocab=self.vocab, unigram=self.unigram, bigram_keys=self.bigram_keys,
                             bigram_counts=self.bigram_counts, trigram_keys=self.trigram_keys,
                             trigram_counts=self.trigram_counts,
-                            meta=np.array(list(self.meta.items()), dtype=str).reshape(-1, 2))
+                            meta=np.array(list(self.meta.items()), dtype=str).reshape(-1, 2), **general)
 
     @classmethod
     def load(cls, path: str | Path) -> NgramModel:
         with np.load(path) as d:
             return cls(int(d["vocab"]), d["unigram"], d["bigram_keys"], d["bigram_counts"], d["trigram_keys"],
-                       d["trigram_counts"], {str(k): str(v) for k, v in d["meta"]})
+                       d["trigram_counts"], {str(k): str(v) for k, v in d["meta"]},
+                       d["general"] if "general" in d.files else None)
 
 
 def _context_stats(keys: np.ndarray, counts: np.ndarray, vocab: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

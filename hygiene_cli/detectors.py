@@ -24,7 +24,10 @@ Use it anywhere a detector is chosen: hygiene clean|score|risk|eval-detector|ser
 statistics), dist (log-probability quantiles, GLTR rank buckets, entropy spread, windowed Fast-DetectGPT,
 burstiness), chat (the text scored as the assistant's reply in the scorer's chat template: a second pass),
 cross (two-context Binoculars / Fast-DetectGPT), ref (log-probabilities against a trigram model of the human
-text given with --reference, stored in the model directory as reference.npz)."""
+text given with --reference, stored in the model directory as reference.npz), general (log-probabilities
+against a unigram of English in general, from the wordfreq package's word frequencies; stored in the same
+file), rarity (how well the LM predicts rare words against common ones). ref, general and rarity need
+--reference."""
 
 _EVAL_EPILOG = """--detector is the same as for clean: zeroshot (default; --statistic picks the statistic, default
 likelihood, the detector `clean` uses), binoculars, or a model directory from train-detector. TPR at 1 % / 5 %
@@ -50,10 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--features", default=None, metavar="FAMILIES",
                        help="comma-separated feature families of detectors.features (zeroshot, dist, chat, cross, "
-                            "ref): a head over per-token statistics (one LM pass per context) instead of the "
-                            "six summary statistics; e.g. zeroshot,dist or zeroshot,dist,ref")
+                            "ref, general, rarity): a head over per-token statistics (one LM pass per context) "
+                            "instead of the six summary statistics; e.g. zeroshot,dist or zeroshot,dist,ref,general")
     train.add_argument("--reference", nargs="+", default=None, metavar="FILE",
-                       help="human-written text for the ref family's trigram model (txt: one document per line; "
+                       help="human-written text for the trigram model of the ref, general and rarity families "
+                            "(txt: one document per line; "
                             "parquet/JSONL: --text-column), stored in the model directory; the word "
                             f"{SITE_PACKAGES} adds the READMEs and docstrings of this Python's installed packages "
                             "(technical prose read at run time; combine it with text of your own domain)")
@@ -98,7 +102,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.features is not None:
         return _train_features(args, settings, files, texts, labels, groups)
     if args.reference:
-        raise ConfigError("--reference goes with --features ...,ref (the human-text model of the ref family)")
+        raise ConfigError("--reference goes with --features ...,ref (or general, rarity): the human-text model "
+                          "those families read")
     zs = ZeroShotDetector(load_causal_lm(det.model, device=det.device), max_tokens=det.max_tokens,
                           batch_size=det.batch_size, normalize=det.normalize)
     progress = TqdmProgress(enabled=not args.quiet)
@@ -137,7 +142,7 @@ def _train_features(args: argparse.Namespace, settings, files, texts: list[str],
     """`train-detector --features`: a head over detectors.features families (the detectors.learned format)."""
     import numpy as np
 
-    from detectors.learned import FeatureConfig, featurize, fit_reference, save_feature_model
+    from detectors.learned import NEEDS_REFERENCE, FeatureConfig, featurize, fit_reference, save_feature_model
     from detectors.lm import load_causal_lm
     from detectors.supervised import fit
     from detectors.tokens import TokenScorer
@@ -149,8 +154,11 @@ def _train_features(args: argparse.Namespace, settings, files, texts: list[str],
     families = tuple(f.strip() for f in args.features.split(",") if f.strip())
     if args.embeddings:
         raise ConfigError("--embeddings is not available with --features")
-    if ("ref" in families) != bool(args.reference):
-        raise ConfigError("the ref feature family and --reference go together (human text for its n-gram model)")
+    needing = [f for f in families if f in NEEDS_REFERENCE]
+    if bool(needing) != bool(args.reference):
+        raise ConfigError(f"the {'/'.join(NEEDS_REFERENCE)} feature families and --reference go together (human "
+                          f"text for their n-gram model); --features {args.features} "
+                          f"{'has ' + ', '.join(needing) if needing else 'has none of them'}")
     try:
         config = FeatureConfig(scorer="", families=families, max_tokens=det.max_tokens, normalize=det.normalize,
                                reference="reference.npz" if args.reference else None)
@@ -161,7 +169,7 @@ def _train_features(args: argparse.Namespace, settings, files, texts: list[str],
     reference = None
     if args.reference:
         human = _read_reference(args.reference, settings.text_column)
-        reference = fit_reference(lm, human, source=", ".join(str(p) for p in args.reference))
+        reference = fit_reference(lm, human, source=", ".join(str(p) for p in args.reference), families=families)
     try:
         scorer = TokenScorer(lm, contexts=config.contexts, max_tokens=det.max_tokens, batch_size=det.batch_size,
                              normalize=det.normalize, chat_prompt=config.chat_prompt)

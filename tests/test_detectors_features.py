@@ -63,7 +63,9 @@ def test_features_match_per_text_formulas():
     arrays = fake_arrays([40, 0, 7, 65])
     boundary = np.zeros(50, dtype=bool)
     boundary[[3, 17]] = True
-    ref = NgramModel.fit([np.arange(50), np.arange(50)[::-1]], 50)
+    general = np.log(np.random.default_rng(1).dirichlet(np.ones(50)))
+    general[:5] = np.log(1e-6)  # a few rare tokens for the rarity family
+    ref = NgramModel.fit([np.arange(50), np.arange(50)[::-1]], 50).with_general(general)
     feats = compute_features(arrays, tuple(FAMILIES), reference=ref, boundary=boundary)
     assert list(feats) == list(feature_names(tuple(FAMILIES)))
     assert np.isnan([v[1] for v in feats.values()]).all()  # the empty text: NaN everywhere
@@ -88,6 +90,20 @@ def test_features_match_per_text_formulas():
         assert feats["binoculars_raw_chat"][i] == pytest.approx(lp.sum() / -x_mu.sum())
         tri = ref.token_logprobs(arrays.ids[lo:hi], np.array([0, hi - lo]), order=3)
         assert feats["ratio_tri"][i] == pytest.approx((lp - tri).mean())
+        g = general[arrays.ids[lo:hi]].astype(np.float32).astype(float)
+        assert feats["ratio_general"][i] == pytest.approx((lp - g).mean(), rel=1e-5)
+        assert feats["ratio_general_q50"][i] == pytest.approx(np.quantile(lp - g, 0.5), rel=1e-5)
+        rare = g < np.log(1e-5)
+        assert feats["rare_share"][i] == pytest.approx(rare.mean())
+        if rare.any() and not rare.all():
+            assert feats["rare_minus_common"][i] == pytest.approx(lp[rare].mean() - lp[~rare].mean(), rel=1e-5)
+        assert feats["lp_general_corr"][i] == pytest.approx(np.corrcoef(lp, g)[0, 1], abs=1e-4)
+        if rare.any():
+            assert feats["rare_top1"][i] == pytest.approx(np.mean(rank[rare] == 1))
+            assert feats["rare_log_rank"][i] == pytest.approx(np.log(rank[rare]).mean(), rel=1e-5)
+        first = np.concatenate([[0], rank == 1, [0]])
+        runs = np.diff(np.flatnonzero(np.diff(first)))[::2] if (rank == 1).any() else [0]
+        assert feats["top1_run"][i] == pytest.approx(max(runs) / (hi - lo))
     # 65 tokens: windows of 32, 32 and 1 token; the last (< 8 tokens) is left out of the window statistics
     lo = arrays.offsets[3]
     gap = (arrays.fields["raw_lp"] + arrays.fields["raw_ent"]).astype(float)[lo:lo + 64]
@@ -109,10 +125,25 @@ def test_burstiness_is_the_spread_of_sentence_means():
     assert feats["burst_range"][0] == pytest.approx(2.0)
 
 
+def test_memo_counts_runs_of_first_choices_within_each_text():
+    arrays = fake_arrays([6, 4])
+    arrays.fields["raw_rank"][:] = [1, 1, 3, 1, 1, 1, 1, 1, 2, 5]  # the run of the first text ends at its end
+    general = np.log(np.full(50, 1 / 50))
+    general[7] = np.log(1e-6)  # token 7 is rare
+    arrays.ids[:] = [7, 2, 7, 3, 3, 3, 2, 2, 7, 2]
+    feats = compute_features(arrays, ("memo",), reference=NgramModel.fit([[1, 2]], 50).with_general(general))
+    assert feats["top1_run"].tolist() == [3 / 6, 2 / 4]  # runs never continue into the next text
+    assert feats["rare_top1"].tolist() == [0.5, 0.0]  # rare tokens: ranks 1, 3 | 2
+    assert feats["rare_log_rank"][1] == pytest.approx(np.log(2))
+
+
 def test_missing_inputs_are_named():
     arrays = fake_arrays([5])
     with pytest.raises(ValueError, match="reference"):
         compute_features(arrays, ("ref",))
+    for family in ("general", "rarity"):  # a reference without the general-text unigram is not enough
+        with pytest.raises(ValueError, match="general-text unigram"):
+            compute_features(arrays, (family,), reference=NgramModel.fit([[1, 2, 3]], 50))
     with pytest.raises(ValueError, match="boundary"):
         compute_features(arrays, ("dist",))
     with pytest.raises(ValueError, match="unknown feature families"):
@@ -158,7 +189,38 @@ def test_ngram_save_load(tmp_path: Path):
     again = NgramModel.load(tmp_path / "ref.npz")
     ids, offsets = np.array([1, 2, 3, 4, 1]), np.array([0, 3, 5])
     np.testing.assert_allclose(again.token_logprobs(ids, offsets), model.token_logprobs(ids, offsets))
-    assert again.meta["source"] == "test" and again.meta["tokens"] == "9"
+    assert again.meta["source"] == "test" and again.meta["tokens"] == "9" and again.general is None
+    general = np.log(np.full(6, 1 / 6))
+    model.with_general(general).save(tmp_path / "general.npz")
+    np.testing.assert_allclose(NgramModel.load(tmp_path / "general.npz").general_logprobs(ids), general[ids],
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="one entry per token id"):
+        model.with_general(general[:5])
+    with pytest.raises(ValueError, match="no general-text unigram"):
+        model.general_logprobs(ids)
+
+
+@needs_model
+def test_general_unigram_is_english_word_frequency_over_the_scorers_tokens():
+    from detectors.lm import load_causal_lm
+    from detectors.wordfreq_ref import general_token_logprobs
+
+    tok = load_causal_lm().tokenizer
+    reference = NgramModel.fit(tok(["Some human text, with punctuation; and digits 1 2 3."],
+                                   add_special_tokens=False)["input_ids"], len(tok))
+    general = general_token_logprobs(tok, reference.unigram)
+    assert general.shape == (len(tok),) and np.isfinite(general).all()
+    assert np.exp(general.astype(float)).sum() == pytest.approx(1.0, abs=1e-3)
+
+    def logp(word: str) -> float:
+        (token,) = tok(word, add_special_tokens=False)["input_ids"]
+        return float(general[token])
+
+    assert logp(" the") > logp(" river") + 3  # frequent words first
+    assert logp(" The") == logp(" the")  # case shares the mass
+    # a token no listed word produces (a newline) gets the human reference's unigram, scaled by the back-off
+    (newline,) = tok("\n", add_special_tokens=False)["input_ids"]
+    assert general[newline] == pytest.approx(np.log(0.1 / (reference.unigram.sum() + len(tok))), rel=1e-4)
 
 
 def test_domain_check_passes_mixtures_and_flags_shifts():
@@ -247,9 +309,9 @@ def test_served_logits_equal_the_fitted_head(tmp_path: Path):
     lm = load_causal_lm()
     texts = [f"{t} number {i}." for i in range(6) for t in TEXTS[:2]]
     labels = np.array([0, 1] * 6)
-    config = FeatureConfig(scorer=lm.name, families=("zeroshot", "dist", "chat", "ref"), max_tokens=20,
-                           reference="reference.npz")
-    reference = fit_reference(lm, TEXTS[:2] * 2, source="test")
+    config = FeatureConfig(scorer=lm.name, families=("zeroshot", "dist", "chat", "ref", "general", "rarity"),
+                           max_tokens=20, reference="reference.npz")
+    reference = fit_reference(lm, TEXTS[:2] * 2, source="test", families=config.families)
     scorer = TokenScorer(lm, contexts=config.contexts, max_tokens=20)
     x = featurize(scorer, config, texts, reference=reference, chunk=5)
     result = fit(x, labels, folds=2, epochs=30, target_fpr=0.5)
