@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from detect_corpora import EXTRA_HUMAN, HUMAN_DOMAINS, detect_sets  # noqa: E402
+from detect_corpora import CONFIRM_HUMAN, EXTRA_HUMAN, HUMAN_DOMAINS, detect_sets  # noqa: E402
 from token_cache import load  # noqa: E402
 
 from detectors.calibration import threshold_at_fpr  # noqa: E402
@@ -90,7 +90,7 @@ class Bench:
             arrays, labels, texts = load(name, contexts)
             if base_rows and name in BASE_SETS and len(texts) > base_rows:
                 arrays, labels, texts = arrays.take(list(range(base_rows))), labels[:base_rows], texts[:base_rows]
-            if len(set(labels.tolist())) < (1 if name in (*HUMAN_DOMAINS, *EXTRA_HUMAN) else 2):
+            if len(set(labels.tolist())) < (1 if name in (*HUMAN_DOMAINS, *CONFIRM_HUMAN, *EXTRA_HUMAN) else 2):
                 print(f"{name}: not enough rows scored in contexts {contexts} yet; left out", flush=True)
                 continue
             self.data[name] = {"arrays": arrays, "labels": labels, "keys": np.array([t[:60] for t in texts])}
@@ -176,7 +176,7 @@ def _fit(bench: Bench, candidate: Candidate, train_sets: list[str], drop_keys: s
 
 
 def _domain(name: str) -> str:
-    return name if name in (*HUMAN_DOMAINS, *EXTRA_HUMAN) else name.split("_")[0]
+    return name if name in (*HUMAN_DOMAINS, *CONFIRM_HUMAN, *EXTRA_HUMAN) else name.split("_")[0]
 
 
 def evaluate(score: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
@@ -192,8 +192,9 @@ def evaluate(score: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
 
 
 def run(bench: Bench, candidate: Candidate, fpr: float, extra: tuple[str, ...] = (), rule: str = "pooled") -> dict:
-    shared = [s for s in bench.sets if s not in HUMAN_DOMAINS and s not in EXTRA_HUMAN and s not in extra]
-    domains = [s for s in bench.sets if s in HUMAN_DOMAINS and s not in extra]
+    human_only = (*HUMAN_DOMAINS, *CONFIRM_HUMAN, *EXTRA_HUMAN, *extra)
+    shared = [s for s in bench.sets if s not in human_only]
+    domains = [s for s in bench.sets if s in (*HUMAN_DOMAINS, *CONFIRM_HUMAN) and s not in extra]
     result = {"loso": {}, "cross": {}, "domains": {}}
     for test in shared:
         keys = set(bench.data[test]["keys"].tolist())
@@ -233,7 +234,7 @@ def summary_row(name: str, r: dict) -> str:
 HEADER = ("| detector | GPT sets mean AUROC (LOSO) | GPT min | TPR@1%FPR per GPT set (w3.5/w4/x3.5/x4) | "
           "base sets AUROC (neo/gpt2-xl/opt) | all sets mean (LOSO) | cross-domain GPT mean | cross-domain base mean | "
           "cross-domain all | TPR at shipped thr (mean, LOSO) | max FPR, held-out shared set | "
-          "FPR wikitext/python docs | worst FPR |\n" + "|---" * 13 + "|")
+          "FPR wikitext/python docs[/manpages] | worst FPR |\n" + "|---" * 13 + "|")
 
 
 def domain_table(bench: Bench, candidate: Candidate, fpr: float, extra: tuple[str, ...] = (), repeats: int = 20,
@@ -248,7 +249,7 @@ def domain_table(bench: Bench, candidate: Candidate, fpr: float, extra: tuple[st
     """
     from detectors.domain import domain_check
 
-    shared = [s for s in bench.sets if s not in HUMAN_DOMAINS and s not in EXTRA_HUMAN and s not in extra]
+    shared = [s for s in bench.sets if s not in (*HUMAN_DOMAINS, *CONFIRM_HUMAN, *EXTRA_HUMAN, *extra)]
     score_fn, _ = train_and_threshold(bench, candidate, shared, set(), fpr, extra)
     scores = {name: score_fn(name) for name in bench.sets}
     rng = np.random.default_rng(0)
@@ -369,10 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-rows", type=int, default=0,
                         help="first N rows of each base-model set at most (0 = every cached row; default 0)")
     parser.add_argument("--json", type=Path, default=None, help="write every per-set figure here")
+    parser.add_argument("--confirm", action="store_true",
+                        help=f"also measure FPR on the confirmation human domain(s) {', '.join(CONFIRM_HUMAN)}")
     parser.add_argument("--domain-check", nargs="*", default=[], metavar="CANDIDATE",
                         help="also measure detectors.domain.domain_check with these candidates' scores")
     args = parser.parse_args(argv)
-    sets = [*(args.sets or [*detect_sets(), *HUMAN_DOMAINS]), *(e for e in args.extra if e not in (args.sets or []))]
+    sets = [*(args.sets or [*detect_sets(), *HUMAN_DOMAINS]), *(e for e in args.extra if e not in (args.sets or [])),
+            *(CONFIRM_HUMAN if args.confirm else ())]
     start = time.perf_counter()
     reference = build_reference(args.reference)
     chosen = [candidate(name) for name in [*args.candidates, *args.domain_check]]
