@@ -1,7 +1,9 @@
-"""Fit the shipped opt-in feature detector (detectors/calibrations/smollm2-135m-features/) from the token cache.
+"""Fit a shipped opt-in feature detector (detectors/calibrations/smollm2-135m-features*/) from the token cache.
 
-It is not the default: it missed the default rule of issue 15 (benchmarks/RESULTS.md); use it with
-``--detector`` pointing at that directory.
+Neither is the default: both missed the default rule of issue 15 (benchmarks/RESULTS.md); use one with
+``--detector`` pointing at its directory. Heads that read the general-English unigram (``general``, ``rarity``,
+``memo``) get a ``reference.npz`` with that unigram and the token counts of its back-off text, and nothing of
+the text's word order (no bigram or trigram counts: those are third-party text in another form).
 
 The head is the one benchmarks/detect_features.py measured (``--candidate``, default logistic regression over
 the ``zeroshot`` and ``dist`` families of SmolLM2-135M's raw pass), fitted on every scored row of the seven
@@ -15,8 +17,10 @@ with their provenance. Then the directory is loaded with :class:`detectors.learn
     nice -n 10 .venv/bin/python benchmarks/detect_shipped_model.py [--check 16] [--extra wikitext2_valid ...]
         [--rule worst-domain|pooled] [--base-rows 400]
 
-The defaults build the shipped directory (RESULTS.md, issue 15, table G); the first opt-in (table A) was
-``--extra wikitext2_valid --rule pooled --base-rows 200``.
+The defaults build ``smollm2-135m-features`` (RESULTS.md, issue 15, table G); the first opt-in (table A) was
+``--extra wikitext2_valid --rule pooled --base-rows 200``. The chat-text opt-in (table K) is ``--out
+detectors/calibrations/smollm2-135m-features-chat --candidate head:zeroshot+dist+general+rarity --sets
+writing_gpt-3.5-turbo writing_gpt-4 xsum_gpt-3.5-turbo xsum_gpt-4``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,14 @@ from detect_corpora import EXTRA_HUMAN, detect_sets, load_set  # noqa: E402
 from detect_features import REFERENCES, Bench, _domain, build_reference, candidate  # noqa: E402
 
 from detectors.calibration import threshold_at_fpr  # noqa: E402
-from detectors.learned import SHIPPED_DIR, FeatureConfig, FeatureDetector, save_feature_model  # noqa: E402
+from detectors.learned import (  # noqa: E402
+    NEEDS_REFERENCE,
+    REFERENCE_FILE,
+    SHIPPED_DIR,
+    FeatureConfig,
+    FeatureDetector,
+    save_feature_model,
+)
 from detectors.reference import ReferenceScores  # noqa: E402
 from detectors.supervised import binary_metrics, fit, head_logits  # noqa: E402
 
@@ -53,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", type=int, default=16, help="documents scored live to compare (0: skip)")
     parser.add_argument("--candidate", default=CANDIDATE, help="a head of benchmarks/detect_features.py "
                         "(head:FAM+FAM...) without the ref family (default: %(default)s)")
+    parser.add_argument("--sets", nargs="*", default=None, help="shared sets to train on (default: all seven)")
+    parser.add_argument("--reference", choices=REFERENCES, default="wikitext-valid+packages+docstrings",
+                        help="human text whose token frequencies back off the general unigram (general, rarity, "
+                             "memo families; only its unigram counts are written; default: %(default)s)")
     parser.add_argument("--extra", nargs="*", default=list(EXTRA_HUMAN), choices=EXTRA_HUMAN,
                         help="human-only training domains (default: all of them)")
     parser.add_argument("--rule", choices=["pooled", "worst-domain"], default="worst-domain")
@@ -62,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     head = candidate(args.candidate)
     if not head.families or "ref" in head.families:
         parser.error(f"--candidate {args.candidate}: a head without the ref family")
-    sets = [*detect_sets(), *args.extra]
-    bench = Bench(sets, build_reference(REFERENCES[0]), base_rows=args.base_rows)
+    # The trigram counts of the reference are third-party text in another form: never written to the repo.
+    reference = build_reference(args.reference).unigram_only()
+    sets = [*(args.sets or detect_sets()), *args.extra]
+    bench = Bench(sets, reference, base_rows=args.base_rows)
     xs, ys, gs, rows = [], [], [], {}
     for g, name in enumerate(bench.sets):
         x = bench.matrix(name, head)
@@ -86,15 +103,19 @@ def main(argv: list[str] | None = None) -> int:
     extras = {"wikitext2_valid": "WikiText-2 valid.txt (second half)", "package_docs": "installed packages' "
               "READMEs (hygiene.package_text, train half)", "package_docstrings": "installed packages' docstrings "
               "(train half, 200)"}
-    source = (f"shared/data/detect/*.jsonl (first rows scored by benchmarks/token_cache.py: {rows}) and, human "
+    source = (f"shared/data/detect/*.jsonl (the sets and first rows scored by benchmarks/token_cache.py: {rows}) "
+              "and, human "
               f"only, {'; '.join(extras[e] for e in args.extra) or 'nothing'} via benchmarks/detect_shipped_model.py"
               f" at commit {commit} (--candidate {args.candidate} --rule {args.rule}); SmolLM2-135M-Instruct Q4_1 "
               "dequantised to float32, CPU, 512 tokens")
-    config = FeatureConfig(scorer=SCORER, families=head.families, max_tokens=512)
+    needs_reference = any(f in NEEDS_REFERENCE for f in head.families)
+    config = FeatureConfig(scorer=SCORER, families=head.families, max_tokens=512,
+                           reference=REFERENCE_FILE if needs_reference else None)
     training = {"source": source, "rows": rows, "threshold_rule": args.rule, "n_rows": int(len(y)),
                 "n_human": int((y == 0).sum()),
-                "n_machine": int((y == 1).sum()), "created": datetime.date.today().isoformat()}
-    save_feature_model(result, config, args.out, training)
+                "n_machine": int((y == 1).sum()), "created": datetime.date.today().isoformat(),
+                "reference": reference.meta if needs_reference else None}
+    save_feature_model(result, config, args.out, training, reference if needs_reference else None)
     reference = ReferenceScores(
         detector=f"features:{args.out.name}", statistic="supervised", model=SCORER, max_tokens=512,
         human=tuple(float(v) for v in np.round(result.oof_logits[y == 0], 6)),

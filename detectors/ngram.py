@@ -92,6 +92,13 @@ class NgramModel:
             p = np.where(prev2 >= 0, self._interpolate(prev2 * self.vocab + prev1, ids, p_bi_next, 2), p)
         return np.log(p)
 
+    def unigram_only(self) -> NgramModel:
+        """This model less its bigram and trigram counts (token frequencies only: what the ``general``,
+        ``rarity`` and ``memo`` families read, and nothing of the text's word order)."""
+        empty = np.zeros(0, dtype=np.int64)
+        return NgramModel(self.vocab, self.unigram, empty, empty, empty, empty,
+                          {**self.meta, "orders": "unigram only"}, self.general)
+
     def with_general(self, general: np.ndarray) -> NgramModel:
         """This model with a general-text unigram attached (log p per token id)."""
         return NgramModel(self.vocab, self.unigram, self.bigram_keys, self.bigram_counts, self.trigram_keys,

@@ -198,6 +198,10 @@ def test_ngram_save_load(tmp_path: Path):
         model.with_general(general[:5])
     with pytest.raises(ValueError, match="no general-text unigram"):
         model.general_logprobs(ids)
+    # unigram only: every order falls back to the add-one unigram, and the general table stays
+    light = model.with_general(general).unigram_only()
+    assert light.trigram_keys.size == 0 and light.general is not None
+    np.testing.assert_allclose(light.token_logprobs(ids, offsets), model.token_logprobs(ids, offsets, order=1))
 
 
 @needs_model
