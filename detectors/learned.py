@@ -23,7 +23,7 @@ from .features import compute_features, families_contexts, feature_names, senten
 from .probability import ProbabilityCalibration
 from .tokens import DEFAULT_CHAT_PROMPT, TokenScorer
 
-__all__ = ["SHIPPED_DIR", "FORMAT", "FeatureConfig", "FeatureDetector", "featurize", "fit_reference",
+__all__ = ["SHIPPED_DIR", "SHIPPED_CHAT_DIR", "FORMAT", "FeatureConfig", "FeatureDetector", "featurize", "fit_reference",
            "load_trained", "save_feature_model"]
 
 FORMAT, VERSION = "corpus-hygiene-features", 1
@@ -33,6 +33,8 @@ _NEEDS_GENERAL = ("general", "rarity", "memo")
 _ZEROSHOT = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")
 SHIPPED_DIR = Path(__file__).resolve().parent / "calibrations" / "smollm2-135m-features"
 """The shipped (opt-in) feature detector's model directory: head, threshold, calibration; see its detector.json."""
+SHIPPED_CHAT_DIR = SHIPPED_DIR.with_name("smollm2-135m-features-chat")
+"""The opt-in detector for chat-model text: trained on the GPT-3.5/4 sets, with the general-English unigram."""
 
 
 @dataclass(frozen=True)
