@@ -23,7 +23,8 @@ from .features import compute_features, families_contexts, feature_names, senten
 from .probability import ProbabilityCalibration
 from .tokens import DEFAULT_CHAT_PROMPT, TokenScorer
 
-__all__ = ["SHIPPED_DIR", "SHIPPED_CHAT_DIR", "FORMAT", "FeatureConfig", "FeatureDetector", "featurize", "fit_reference",
+__all__ = ["SHIPPED_DIR", "SHIPPED_CHAT_DIR", "FORMAT", "FeatureConfig", "FeatureDetector", "featurize",
+           "fit_reference",
            "load_trained", "save_feature_model"]
 
 FORMAT, VERSION = "corpus-hygiene-features", 1

@@ -150,6 +150,18 @@ def test_missing_inputs_are_named():
         compute_features(arrays, ("nope",))
 
 
+def test_reference_families_need_reference_text(tmp_path: Path):
+    from detectors.learned import FeatureConfig
+
+    for families in (("zeroshot", "general"), ("rarity",), ("dist", "memo")):
+        with pytest.raises(ValueError, match="reference model"):
+            FeatureConfig(scorer="s", families=families)
+    train = write_jsonl(tmp_path / "train.jsonl", tiny_training_rows())
+    run = hygiene("train-detector", train, "--out", tmp_path / "m", "--features", "zeroshot,general,rarity", "--quiet")
+    assert run.returncode != 0 and "--reference" in run.stderr and "general, rarity" in run.stderr
+    assert not (tmp_path / "m").exists()
+
+
 def test_token_arrays_take_head_and_save(tmp_path: Path):
     arrays = fake_arrays([5, 3, 0, 8])
     part = arrays.take([3, 0])
