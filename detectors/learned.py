@@ -24,8 +24,7 @@ from .probability import ProbabilityCalibration
 from .tokens import DEFAULT_CHAT_PROMPT, TokenScorer
 
 __all__ = ["SHIPPED_DIR", "SHIPPED_CHAT_DIR", "FORMAT", "FeatureConfig", "FeatureDetector", "featurize",
-           "fit_reference",
-           "load_trained", "save_feature_model"]
+           "fit_reference", "load_trained", "save_feature_model"]
 
 FORMAT, VERSION = "corpus-hygiene-features", 1
 REFERENCE_FILE = "reference.npz"
