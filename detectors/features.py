@@ -106,18 +106,11 @@ def compute_features(arrays: TokenArrays, families: tuple[str, ...] | list[str],
             if reference is None:
                 raise ValueError("the ref family needs a human-text reference model (NgramModel)")
             out.update(_reference(t, reference))
-        elif family == "general":
+        elif family in _OVER_GENERAL:
             if reference is None or reference.general is None:
-                raise ValueError("the general family needs a reference model with a general-text unigram")
-            out.update(_general(t, reference))
-        elif family == "rarity":
-            if reference is None or reference.general is None:
-                raise ValueError("the rarity family needs a reference model with a general-text unigram")
-            out.update(_rarity(t, reference))
-        elif family == "memo":
-            if reference is None or reference.general is None:
-                raise ValueError("the memo family needs a reference model with a general-text unigram")
-            out.update(_memo(t, reference))
+                raise ValueError(f"the {family} family needs a reference model with a general-text unigram "
+                                 "(detectors.wordfreq_ref)")
+            out.update(_OVER_GENERAL[family](t, reference))
     bad = ~arrays.ok | (arrays.lengths == 0)
     result = {}
     for name in names:
@@ -312,7 +305,8 @@ def _memo(t: _Tokens, reference) -> dict[str, np.ndarray]:
     rank = t.f("raw_rank")
     top1 = (rank <= 1).astype(np.float64)
     n_rare = t.sum(rare)
-    # Runs of first choices: a run starts at every text's start and after every other token.
+    # Runs of first choices: a new run starts at each text's start and at each token that is not a first choice
+    # (which adds nothing to it).
     start = (t.position == 0) | (top1 == 0)
     run = np.cumsum(start) - 1
     run_length = np.bincount(run, top1)
@@ -322,6 +316,9 @@ def _memo(t: _Tokens, reference) -> dict[str, np.ndarray]:
         rare_top1 = np.where(n_rare > 0, t.sum(top1 * rare) / n_rare, t.mean(top1))
         rare_log_rank = np.where(n_rare > 0, t.sum(np.log(rank) * rare) / n_rare, t.mean(np.log(rank)))
         return {"rare_top1": rare_top1, "rare_log_rank": rare_log_rank, "top1_run": longest / t.n}
+
+
+_OVER_GENERAL = {"general": _general, "rarity": _rarity, "memo": _memo}  # families over the general unigram
 
 
 def sentence_ends(tokenizer) -> np.ndarray:
