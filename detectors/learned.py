@@ -5,10 +5,10 @@ same head (:class:`~detectors.supervised.Head`, standardisation inside, logistic
 the same out-of-fold protocol (:func:`~detectors.supervised.fit`), ONNX export and onnxruntime serving; what
 is new is what it reads. A model directory holds ``model.onnx``, ``detector.json`` (format
 ``corpus-hygiene-features``: feature families and names, scorer, window, chat prompt, training-data hashes,
-out-of-fold metrics, calibration, threshold) and, when the ``ref``, ``general`` or ``rarity`` family is used,
-``reference.npz``: the human-text n-gram model built at training time from text the user supplied (with
-the general-English unigram of :mod:`detectors.wordfreq_ref` for ``general`` and ``rarity``). The directory
-alone is enough to load it: :func:`load_trained` opens either format.
+out-of-fold metrics, calibration, threshold) and, when a family of ``NEEDS_REFERENCE`` is used,
+``reference.npz``: the human-text n-gram model built at training time from text the user supplied (with the
+general-English unigram of :mod:`detectors.wordfreq_ref` for ``general``, ``rarity`` and ``memo``). The
+directory alone is enough to load it: :func:`load_trained` opens either format.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class FeatureConfig:
 
 def fit_reference(lm, human_texts: list[str], source: str, families: tuple[str, ...] = ("ref",)):
     """The reference model of ``families``: a trigram model counted over ``human_texts`` in the scorer's tokens,
-    with the general-English unigram attached when ``general`` or ``rarity`` is among them."""
+    with the general-English unigram attached when ``general``, ``rarity`` or ``memo`` is among them."""
     from .ngram import NgramModel
 
     texts = [t for t in human_texts if t.strip()]

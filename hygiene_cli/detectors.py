@@ -26,8 +26,8 @@ burstiness), chat (the text scored as the assistant's reply in the scorer's chat
 cross (two-context Binoculars / Fast-DetectGPT), ref (log-probabilities against a trigram model of the human
 text given with --reference, stored in the model directory as reference.npz), general (log-probabilities
 against a unigram of English in general, from the wordfreq package's word frequencies; stored in the same
-file), rarity (how well the LM predicts rare words against common ones). ref, general and rarity need
---reference."""
+file), rarity (how well the LM predicts rare words against common ones), memo (first choices on rare words,
+runs of first choices). ref, general, rarity and memo need --reference."""
 
 _EVAL_EPILOG = """--detector is the same as for clean: zeroshot (default; --statistic picks the statistic, default
 likelihood, the detector `clean` uses), binoculars, or a model directory from train-detector. TPR at 1 % / 5 %
@@ -53,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--features", default=None, metavar="FAMILIES",
                        help="comma-separated feature families of detectors.features (zeroshot, dist, chat, cross, "
-                            "ref, general, rarity): a head over per-token statistics (one LM pass per context) "
+                            "ref, general, rarity, memo): a head over per-token statistics (one LM pass per context) "
                             "instead of the six summary statistics; e.g. zeroshot,dist or zeroshot,dist,ref,general")
     train.add_argument("--reference", nargs="+", default=None, metavar="FILE",
-                       help="human-written text for the trigram model of the ref, general and rarity families "
+                       help="human-written text for the reference model of the ref, general, rarity and memo families "
                             "(txt: one document per line; "
                             "parquet/JSONL: --text-column), stored in the model directory; the word "
                             f"{SITE_PACKAGES} adds the READMEs and docstrings of this Python's installed packages "
@@ -102,8 +102,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.features is not None:
         return _train_features(args, settings, files, texts, labels, groups)
     if args.reference:
-        raise ConfigError("--reference goes with --features ...,ref (or general, rarity): the human-text model "
-                          "those families read")
+        raise ConfigError("--reference goes with --features ...,ref (or general, rarity, memo): the human-text "
+                          "model those families read")
     zs = ZeroShotDetector(load_causal_lm(det.model, device=det.device), max_tokens=det.max_tokens,
                           batch_size=det.batch_size, normalize=det.normalize)
     progress = TqdmProgress(enabled=not args.quiet)
