@@ -40,6 +40,9 @@ WIKITEXT_DIR = SHARED / "text" / "wikitext-2"
 HUMAN_DOMAINS = ("wikitext2_test", "python_docs")
 # A human test domain measured only after the choice it confirms (benchmarks/RESULTS.md, issue 15, table J).
 CONFIRM_HUMAN = ("manpages",)
+# Its two halves (150 documents each, in page order: different pages but for at most one), for training on one
+# and testing on the other after the confirmation (RESULTS.md, issue 15, table L).
+MANPAGE_HALVES = ("manpages_a", "manpages_b")
 MAN_DIR = Path("/usr/share/man")
 # Human-only training domains, never test sets: the second half of WikiText-2 valid.txt, and the "train" half
 # of the installed packages' READMEs (hygiene.package_text; technical prose that is not Python's documentation).
@@ -155,8 +158,9 @@ def load_set(name: str) -> tuple[list[str], np.ndarray]:
     if name == "package_docstrings":
         texts = package_docstrings()
         return texts, np.zeros(len(texts), dtype=np.int64)
-    if name == "manpages":
+    if name in ("manpages", "manpages_a", "manpages_b"):  # _a / _b: the first / second 150 (other pages)
         texts = manpage_documents()
+        texts = {"manpages": texts, "manpages_a": texts[:150], "manpages_b": texts[150:]}[name]
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "python_docs":
         texts = python_docs_documents()

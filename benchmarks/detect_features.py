@@ -33,13 +33,14 @@ from sklearn.metrics import roc_auc_score
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from detect_corpora import CONFIRM_HUMAN, EXTRA_HUMAN, HUMAN_DOMAINS, detect_sets  # noqa: E402
+from detect_corpora import CONFIRM_HUMAN, EXTRA_HUMAN, HUMAN_DOMAINS, MANPAGE_HALVES, detect_sets  # noqa: E402
 from token_cache import load  # noqa: E402
 
 from detectors.calibration import threshold_at_fpr  # noqa: E402
 from detectors.features import FAMILIES, compute_features, families_contexts, feature_names, sentence_ends  # noqa: E402
 from detectors.supervised import fit, head_logits  # noqa: E402
 
+HUMAN_ONLY = (*HUMAN_DOMAINS, *CONFIRM_HUMAN, *MANPAGE_HALVES, *EXTRA_HUMAN)  # sets of human rows only
 GPT_SETS = ("writing_gpt-3.5-turbo", "writing_gpt-4", "xsum_gpt-3.5-turbo", "xsum_gpt-4")
 BASE_SETS = ("writing_gpt-neo-2.7B", "xsum_gpt2-xl", "xsum_opt-2.7b")
 
@@ -90,7 +91,7 @@ class Bench:
             arrays, labels, texts = load(name, contexts)
             if base_rows and name in BASE_SETS and len(texts) > base_rows:
                 arrays, labels, texts = arrays.take(list(range(base_rows))), labels[:base_rows], texts[:base_rows]
-            if len(set(labels.tolist())) < (1 if name in (*HUMAN_DOMAINS, *CONFIRM_HUMAN, *EXTRA_HUMAN) else 2):
+            if len(set(labels.tolist())) < (1 if name in HUMAN_ONLY else 2):
                 print(f"{name}: not enough rows scored in contexts {contexts} yet; left out", flush=True)
                 continue
             self.data[name] = {"arrays": arrays, "labels": labels, "keys": np.array([t[:60] for t in texts])}
@@ -176,7 +177,7 @@ def _fit(bench: Bench, candidate: Candidate, train_sets: list[str], drop_keys: s
 
 
 def _domain(name: str) -> str:
-    return name if name in (*HUMAN_DOMAINS, *CONFIRM_HUMAN, *EXTRA_HUMAN) else name.split("_")[0]
+    return name if name in HUMAN_ONLY else name.split("_")[0]
 
 
 def evaluate(score: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
@@ -192,9 +193,8 @@ def evaluate(score: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
 
 
 def run(bench: Bench, candidate: Candidate, fpr: float, extra: tuple[str, ...] = (), rule: str = "pooled") -> dict:
-    human_only = (*HUMAN_DOMAINS, *CONFIRM_HUMAN, *EXTRA_HUMAN, *extra)
-    shared = [s for s in bench.sets if s not in human_only]
-    domains = [s for s in bench.sets if s in (*HUMAN_DOMAINS, *CONFIRM_HUMAN) and s not in extra]
+    shared = [s for s in bench.sets if s not in (*HUMAN_ONLY, *extra)]
+    domains = [s for s in bench.sets if s in HUMAN_ONLY and s not in (*EXTRA_HUMAN, *extra)]
     result = {"loso": {}, "cross": {}, "domains": {}}
     for test in shared:
         keys = set(bench.data[test]["keys"].tolist())
@@ -234,7 +234,7 @@ def summary_row(name: str, r: dict) -> str:
 HEADER = ("| detector | GPT sets mean AUROC (LOSO) | GPT min | TPR@1%FPR per GPT set (w3.5/w4/x3.5/x4) | "
           "base sets AUROC (neo/gpt2-xl/opt) | all sets mean (LOSO) | cross-domain GPT mean | cross-domain base mean | "
           "cross-domain all | TPR at shipped thr (mean, LOSO) | max FPR, held-out shared set | "
-          "FPR wikitext/python docs[/manpages] | worst FPR |\n" + "|---" * 13 + "|")
+          "FPR human domains (wikitext/python docs[/manpages]) | worst FPR |\n" + "|---" * 13 + "|")
 
 
 def domain_table(bench: Bench, candidate: Candidate, fpr: float, extra: tuple[str, ...] = (), repeats: int = 20,
@@ -249,7 +249,7 @@ def domain_table(bench: Bench, candidate: Candidate, fpr: float, extra: tuple[st
     """
     from detectors.domain import domain_check
 
-    shared = [s for s in bench.sets if s not in (*HUMAN_DOMAINS, *CONFIRM_HUMAN, *EXTRA_HUMAN, *extra)]
+    shared = [s for s in bench.sets if s not in (*HUMAN_ONLY, *extra)]
     score_fn, _ = train_and_threshold(bench, candidate, shared, set(), fpr, extra)
     scores = {name: score_fn(name) for name in bench.sets}
     rng = np.random.default_rng(0)
