@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from detect_corpora import CONFIRM_HUMAN, EXTRA_HUMAN, HUMAN_DOMAINS, detect_sets  # noqa: E402
+from detect_corpora import CONFIRM_HUMAN, EXTRA_HUMAN, HUMAN_DOMAINS, MANPAGE_HALVES, detect_sets  # noqa: E402
 from detect_features import Bench  # noqa: E402
 
 from detectors.features import families_contexts  # noqa: E402
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = meta["features"].get("reference")
     reference = NgramModel.load(args.model_dir / reference) if reference else None
     trained_on = set(meta["training"]["rows"])
-    sets = [*detect_sets(), *HUMAN_DOMAINS, *CONFIRM_HUMAN, *EXTRA_HUMAN]
+    sets = [*detect_sets(), *HUMAN_DOMAINS, *CONFIRM_HUMAN, *MANPAGE_HALVES, *EXTRA_HUMAN]
     bench = Bench(sets, reference, families_contexts(families), args.base_rows)
     head, threshold = OnnxHead(args.model_dir / "model.onnx"), float(meta["threshold"]["logit"])
     print(f"{args.model_dir.name}: threshold {threshold:.4f}, families {','.join(families)}\n")

@@ -18,9 +18,10 @@ with their provenance. Then the directory is loaded with :class:`detectors.learn
         [--rule worst-domain|pooled] [--base-rows 400]
 
 The defaults build ``smollm2-135m-features`` (RESULTS.md, issue 15, table G); the first opt-in (table A) was
-``--extra wikitext2_valid --rule pooled --base-rows 200``. The chat-text opt-in (table K) is ``--out
+``--extra wikitext2_valid --rule pooled --base-rows 200``. The chat-text opt-in (table L) is ``--out
 detectors/calibrations/smollm2-135m-features-chat --candidate head:zeroshot+dist+general+rarity --sets
-writing_gpt-3.5-turbo writing_gpt-4 xsum_gpt-3.5-turbo xsum_gpt-4``.
+writing_gpt-3.5-turbo writing_gpt-4 xsum_gpt-3.5-turbo xsum_gpt-4 --extra wikitext2_valid package_docs
+package_docstrings manpages_a``.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", choices=REFERENCES, default="wikitext-valid+packages+docstrings",
                         help="human text whose token frequencies back off the general unigram (general, rarity, "
                              "memo families; only its unigram counts are written; default: %(default)s)")
-    parser.add_argument("--extra", nargs="*", default=list(EXTRA_HUMAN), choices=EXTRA_HUMAN,
-                        help="human-only training domains (default: all of them)")
+    parser.add_argument("--extra", nargs="*", default=list(EXTRA_HUMAN), choices=[*EXTRA_HUMAN, "manpages_a"],
+                        help="human-only training domains (default: %(default)s; manpages_a: the first half of "
+                             "the man-page documents)")
     parser.add_argument("--rule", choices=["pooled", "worst-domain"], default="worst-domain")
     parser.add_argument("--base-rows", type=int, default=400,
                         help="first N rows of each base-model set (0: all cached; default 400)")
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                             cwd=REPO).stdout.strip()
     extras = {"wikitext2_valid": "WikiText-2 valid.txt (second half)", "package_docs": "installed packages' "
               "READMEs (hygiene.package_text, train half)", "package_docstrings": "installed packages' docstrings "
-              "(train half, 200)"}
+              "(train half, 200)", "manpages_a": "this machine's man pages (the first 150 prose documents of "
+              "benchmarks/detect_corpora.py's sample)"}
     source = (f"shared/data/detect/*.jsonl (the sets and first rows scored by benchmarks/token_cache.py: {rows}) "
               "and, human "
               f"only, {'; '.join(extras[e] for e in args.extra) or 'nothing'} via benchmarks/detect_shipped_model.py"
