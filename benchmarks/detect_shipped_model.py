@@ -1,9 +1,10 @@
 """Fit a shipped opt-in feature detector (detectors/calibrations/smollm2-135m-features*/) from the token cache.
 
-Neither is the default: both missed the default rule of issue 15 (benchmarks/RESULTS.md); use one with
-``--detector`` pointing at its directory. Heads that read the general-English unigram (``general``, ``rarity``,
-``memo``) get a ``reference.npz`` with that unigram and the token counts of its back-off text, and nothing of
-the text's word order (no bigram or trigram counts: those are third-party text in another form).
+Neither is the default (benchmarks/RESULTS.md, issue 15: the rule, and why the chat-text head, which meets its
+letter, was not switched in); use one with ``--detector`` pointing at its directory. Heads that read the
+general-English unigram (``general``, ``rarity``, ``memo``) get a ``reference.npz`` with that unigram and the
+token counts of its back-off text, and nothing of the text's word order (no bigram or trigram counts: those
+are third-party text in another form).
 
 The head is the one benchmarks/detect_features.py measured (``--candidate``, default logistic regression over
 the ``zeroshot`` and ``dist`` families of SmolLM2-135M's raw pass), fitted on every scored row of the seven
