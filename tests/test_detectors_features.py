@@ -292,12 +292,13 @@ def test_train_features_onnx_load_round_trip(tmp_path: Path):
     reference = tmp_path / "human.txt"
     reference.write_text("\n".join(human * 3 + ["a second line of plain human text about the weather"]) + "\n")
     model = tmp_path / "model"
-    run = hygiene("train-detector", train, "--out", model, "--features", "zeroshot,dist,chat,cross,ref",
+    run = hygiene("train-detector", train, "--out", model, "--features", ",".join(FAMILIES),
                   "--reference", reference, "--max-tokens", "32", "--hidden", "0", "--fpr", "0.1", "--quiet")
     assert run.returncode == 0, run.stderr
     meta = json.loads((model / "detector.json").read_text())
     assert meta["format"] == "corpus-hygiene-features" and (model / "reference.npz").is_file()
-    assert meta["features"]["names"] == list(feature_names(("zeroshot", "dist", "chat", "cross", "ref")))
+    assert meta["features"]["names"] == list(feature_names(tuple(FAMILIES)))
+    assert NgramModel.load(model / "reference.npz").general is not None  # general, rarity, memo read it
     assert meta["training"]["reference"]["source"] == str(reference)
 
     detector = load_trained(model)
