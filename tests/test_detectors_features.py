@@ -279,7 +279,7 @@ def test_token_scorer_matches_zeroshot_and_aligns_contexts():
     assert (-arrays.fields["x_mu"] >= arrays.fields["chat_ent"] - 1e-3).all()
 
 
-@pytest.mark.slow  # every family (two passes), two CLI processes: 4-5 min on the shared 2-core machine
+@pytest.mark.slow  # every family (two passes), two CLI processes: 0.5-5 min on the shared 2-core machine
 @needs_model
 def test_train_features_onnx_load_round_trip(tmp_path: Path):
     from detectors.learned import FeatureDetector, load_trained
