@@ -9,7 +9,11 @@
 
 - ``manpages``: prose documents of this machine's English manual pages (``/usr/share/man/man1``-``man8``,
   rendered with ``man``; a seeded sample of pages, at most three documents a page: 300 documents): a human
-  technical domain added *after* the heads of table J were chosen, to confirm them on text no choice saw.
+  technical domain added *after* the heads of table J were chosen, to confirm them on text no choice saw;
+- ``gnu_info``: prose documents of this machine's GNU Texinfo manuals (``/usr/share/info``; at most 15 a manual,
+  seeded; licence nodes and notices, indexes and documents sharing a word 8-gram with ``manpages`` or
+  ``python_docs`` left out): the second confirmation domain,
+  added after the chat-text opt-in was fitted (table M).
 
 ``wikitext2_valid``: the same construction over the second half of ``valid.txt`` (300 documents): a
 human-only *training* domain, never a test set. The first half of ``valid.txt`` is the text the ``ref``
@@ -39,11 +43,12 @@ DETECT_DIR = SHARED / "detect"
 WIKITEXT_DIR = SHARED / "text" / "wikitext-2"
 HUMAN_DOMAINS = ("wikitext2_test", "python_docs")
 # A human test domain measured only after the choice it confirms (benchmarks/RESULTS.md, issue 15, table J).
-CONFIRM_HUMAN = ("manpages",)
+CONFIRM_HUMAN = ("manpages", "gnu_info")
 # Its two halves (150 documents each, in page order: different pages but for at most one), for training on one
 # and testing on the other after the confirmation (RESULTS.md, issue 15, table L).
 MANPAGE_HALVES = ("manpages_a", "manpages_b")
 MAN_DIR = Path("/usr/share/man")
+INFO_DIR = Path("/usr/share/info")
 # Human-only training domains, never test sets: the second half of WikiText-2 valid.txt, and the "train" half
 # of the installed packages' READMEs (hygiene.package_text; technical prose that is not Python's documentation).
 EXTRA_HUMAN = ("wikitext2_valid", "package_docs", "package_docstrings")
@@ -138,6 +143,35 @@ def manpage_documents(n: int = 300, seed: int = 0, per_page: int = 3) -> list[st
     return [d["text"] for d in docs[:n]]
 
 
+def info_documents(n: int = 300, seed: int = 0, per_manual: int = 15) -> list[str]:
+    """Prose documents (40-200 words) of this machine's GNU info manuals: the packages' prose filter over the
+    text with node headers, menus and underlines removed; a seeded sample of at most ``per_manual`` a manual."""
+    import gzip
+
+    from hygiene.package_text import _documents, distinct_documents, prose_paragraphs
+
+    manuals: dict[str, list[str]] = {}
+    for path in sorted(INFO_DIR.glob("*.info*.gz")):
+        manual = path.name.split(".info")[0]
+        text = gzip.open(path, "rt", encoding="utf-8", errors="replace").read()
+        for node in text.split("\x1f"):  # a node: its "File: ..., Node: NAME, ..." line, then its text
+            header, _, body = node.lstrip("\n").partition("\n")
+            if re.search(r"Node: [^,]*(Licen[cs]e|Copying|Index|GNU (FDL|GPL|LGPL))", header):
+                continue  # the GFDL appendix every manual carries, copying conditions, indexes
+            lines = ["" if line.startswith(("* ", "Tag Table", "End Tag Table")) or set(line.strip()) <= set("*=-.")
+                     else line.strip() for line in body.splitlines()]
+            manuals.setdefault(manual, []).extend(_documents(prose_paragraphs("\n".join(lines))))
+    rng = random.Random(seed)
+    picked = [{"text": t} for name in sorted(manuals)
+              for t in rng.sample(manuals[name], min(per_manual, len(manuals[name])))]
+    seen = {tuple(w[i:i + 8]) for doc in [*manpage_documents(), *python_docs_documents()]
+            for w in [doc.lower().split()] for i in range(max(1, len(w) - 7))}
+    clean = [d for d in distinct_documents(picked) if "Free Documentation License" not in d["text"]  # notices
+             and not any(tuple(w[i:i + 8]) in seen for w in [d["text"].lower().split()]
+                        for i in range(max(1, len(w) - 7)))]
+    return [d["text"] for d in rng.sample(clean, min(n, len(clean)))]
+
+
 def detect_sets() -> list[str]:
     return sorted(p.stem for p in DETECT_DIR.glob("*.jsonl"))
 
@@ -161,6 +195,9 @@ def load_set(name: str) -> tuple[list[str], np.ndarray]:
     if name in ("manpages", "manpages_a", "manpages_b"):  # _a / _b: the first / second 150 (other pages)
         texts = manpage_documents()
         texts = {"manpages": texts, "manpages_a": texts[:150], "manpages_b": texts[150:]}[name]
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    if name == "gnu_info":
+        texts = info_documents()
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "python_docs":
         texts = python_docs_documents()
