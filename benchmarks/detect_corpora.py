@@ -107,13 +107,11 @@ def package_docstrings(n: int = 200, split: str = "train") -> list[str]:
     """``n`` documents (seeded sample) of the installed packages' docstrings, minus any document sharing a word
     8-gram with this Python's documentation (``python_docs``, the unseen test domain: no passage of it may leak
     into training through a package that quotes the standard library)."""
-    from hygiene.package_text import docstring_documents
+    from hygiene.package_text import docstring_documents, word_ngrams
 
-    test = {tuple(w[i:i + 8]) for doc in python_docs_documents() for w in [doc.lower().split()]
-            for i in range(max(1, len(w) - 7))}
+    test = set().union(*map(word_ngrams, python_docs_documents()))
     docs = [d["text"] for d in docstring_documents(split)]
-    clean = [t for t in docs if not any(tuple(w[i:i + 8]) in test for w in [t.lower().split()]
-                                        for i in range(max(1, len(w) - 7)))]
+    clean = [t for t in docs if word_ngrams(t).isdisjoint(test)]
     if len(clean) < len(docs):
         print(f"package_docstrings ({split}): {len(docs) - len(clean)} of {len(docs)} documents share a passage "
               "with python_docs; dropped", flush=True)
@@ -123,7 +121,7 @@ def package_docstrings(n: int = 200, split: str = "train") -> list[str]:
 def manpage_documents(n: int = 300, seed: int = 0, per_page: int = 3) -> list[str]:
     """Prose documents (40-200 words) of a seeded sample of this machine's English manual pages, rendered by
     ``man`` one long line per paragraph; the paragraph filter and packing are the package READMEs' own."""
-    from hygiene.package_text import _documents, distinct_documents, prose_paragraphs
+    from hygiene.package_text import distinct_documents, pack_documents, prose_paragraphs
 
     pages = sorted(p for section in range(1, 9) for p in (MAN_DIR / f"man{section}").glob("*.gz"))
     random.Random(seed).shuffle(pages)
@@ -138,7 +136,7 @@ def manpage_documents(n: int = 300, seed: int = 0, per_page: int = 3) -> list[st
         lines = ["" if line.strip().isupper() else line.strip()  # section headings: DESCRIPTION, OPTIONS, ...
                  for line in plain.splitlines()[1:-1]]  # less the page's header and footer lines
         paragraphs = prose_paragraphs("\n".join(lines))
-        page_docs = distinct_documents([*docs, *({"text": t} for t in _documents(paragraphs))])[len(docs):]
+        page_docs = distinct_documents([*docs, *({"text": t} for t in pack_documents(paragraphs))])[len(docs):]
         docs += page_docs[:per_page]
     return [d["text"] for d in docs[:n]]
 
@@ -148,7 +146,7 @@ def info_documents(n: int = 300, seed: int = 0, per_manual: int = 15) -> list[st
     text with node headers, menus and underlines removed; a seeded sample of at most ``per_manual`` a manual."""
     import gzip
 
-    from hygiene.package_text import _documents, distinct_documents, prose_paragraphs
+    from hygiene.package_text import distinct_documents, pack_documents, prose_paragraphs, word_ngrams
 
     manuals: dict[str, list[str]] = {}
     for path in sorted(INFO_DIR.glob("*.info*.gz")):
@@ -160,15 +158,13 @@ def info_documents(n: int = 300, seed: int = 0, per_manual: int = 15) -> list[st
                 continue  # the GFDL appendix every manual carries, copying conditions, indexes
             lines = ["" if line.startswith(("* ", "Tag Table", "End Tag Table")) or set(line.strip()) <= set("*=-.")
                      else line.strip() for line in body.splitlines()]
-            manuals.setdefault(manual, []).extend(_documents(prose_paragraphs("\n".join(lines))))
+            manuals.setdefault(manual, []).extend(pack_documents(prose_paragraphs("\n".join(lines))))
     rng = random.Random(seed)
     picked = [{"text": t} for name in sorted(manuals)
               for t in rng.sample(manuals[name], min(per_manual, len(manuals[name])))]
-    seen = {tuple(w[i:i + 8]) for doc in [*manpage_documents(), *python_docs_documents()]
-            for w in [doc.lower().split()] for i in range(max(1, len(w) - 7))}
+    seen = set().union(*map(word_ngrams, [*manpage_documents(), *python_docs_documents()]))
     clean = [d for d in distinct_documents(picked) if "Free Documentation License" not in d["text"]  # notices
-             and not any(tuple(w[i:i + 8]) in seen for w in [d["text"].lower().split()]
-                        for i in range(max(1, len(w) - 7)))]
+             and word_ngrams(d["text"]).isdisjoint(seen)]
     return [d["text"] for d in rng.sample(clean, min(n, len(clean)))]
 
 

@@ -27,8 +27,8 @@ import sysconfig
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["package_documents", "docstring_documents", "distinct_documents", "prose_paragraphs", "site_packages",
-           "SPLITS", "EXCLUDED", "STDLIB_COPIES"]
+__all__ = ["package_documents", "docstring_documents", "distinct_documents", "prose_paragraphs", "pack_documents",
+           "word_ngrams", "site_packages", "SPLITS", "EXCLUDED", "STDLIB_COPIES"]
 
 SPLITS = ("reference", "train")
 EXCLUDED = frozenset({"corpus-hygiene"})  # this project's own README: not independent human text
@@ -62,7 +62,7 @@ def _readme_documents(split: str | None, exclude: frozenset[str]) -> tuple[dict[
     docs = []
     for name, dist in _distributions(split, exclude):
         body = dist.metadata.get_payload() or dist.metadata.get("Description") or ""
-        docs.extend({"text": text, "package": name} for text in _documents(prose_paragraphs(body)))
+        docs.extend({"text": text, "package": name} for text in pack_documents(prose_paragraphs(body)))
     return tuple(distinct_documents(docs))
 
 
@@ -87,7 +87,7 @@ def _docstring_documents(split: str | None, per_package: int, exclude: frozenset
             if _SKIP_PARTS & set(re.split(r"[/\\]", rel.lower())[:-1]) or rel.rsplit("/", 1)[-1].startswith("test"):
                 continue
             paragraphs = [p for doc in _docstrings(dist.locate_file(rel)) for p in prose_paragraphs(doc)]
-            found.extend(_documents(paragraphs)[: per_package - len(found)])
+            found.extend(pack_documents(paragraphs)[: per_package - len(found)])
         docs.extend({"text": text, "package": name} for text in found)
     return tuple(distinct_documents(docs))
 
@@ -159,7 +159,8 @@ def prose_paragraphs(markup: str) -> list[str]:
     return out
 
 
-def _documents(paragraphs: list[str]) -> list[str]:
+def pack_documents(paragraphs: list[str]) -> list[str]:
+    """Consecutive paragraphs joined into documents of at least 40 words, cut at 200."""
     docs, current = [], []
     for para in paragraphs:
         current.append(para)
@@ -176,12 +177,17 @@ def distinct_documents(docs: list[dict[str, str]], n: int = 8) -> list[dict[str,
     seen: set[tuple[str, ...]] = set()
     out = []
     for doc in docs:
-        words = doc["text"].lower().split()
-        grams = {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
+        grams = word_ngrams(doc["text"], n)
         if grams.isdisjoint(seen):
             out.append(doc)
         seen |= grams
     return out
+
+
+def word_ngrams(text: str, n: int = 8) -> set[tuple[str, ...]]:
+    """The lower-cased word ``n``-grams of ``text`` (the whole text, when it is shorter than ``n`` words)."""
+    words = text.lower().split()
+    return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
 
 
 def _letters(text: str) -> float:
