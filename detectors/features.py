@@ -37,7 +37,7 @@ import numpy as np
 
 from .tokens import TokenArrays
 
-__all__ = ["FAMILIES", "compute_features", "feature_names", "families_contexts"]
+__all__ = ["FAMILIES", "GENERAL_FAMILIES", "compute_features", "feature_names", "families_contexts"]
 
 _QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 _GLTR = ((1, 1), (2, 10), (11, 100), (101, 1000), (1001, None))
@@ -319,6 +319,7 @@ def _memo(t: _Tokens, reference) -> dict[str, np.ndarray]:
 
 
 _OVER_GENERAL = {"general": _general, "rarity": _rarity, "memo": _memo}  # families over the general unigram
+GENERAL_FAMILIES = tuple(_OVER_GENERAL)
 
 
 def sentence_ends(tokenizer) -> np.ndarray:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import compute_features, families_contexts, feature_names, sentence_ends
+from .features import GENERAL_FAMILIES, compute_features, families_contexts, feature_names, sentence_ends
 from .probability import ProbabilityCalibration
 from .tokens import DEFAULT_CHAT_PROMPT, TokenScorer
 
@@ -28,8 +28,7 @@ __all__ = ["SHIPPED_DIR", "SHIPPED_CHAT_DIR", "FORMAT", "FeatureConfig", "Featur
 
 FORMAT, VERSION = "corpus-hygiene-features", 1
 REFERENCE_FILE = "reference.npz"
-NEEDS_REFERENCE = ("ref", "general", "rarity", "memo")  # families computed against reference.npz
-_NEEDS_GENERAL = ("general", "rarity", "memo")
+NEEDS_REFERENCE = ("ref", *GENERAL_FAMILIES)  # families computed against reference.npz
 _ZEROSHOT = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")
 SHIPPED_DIR = Path(__file__).resolve().parent / "calibrations" / "smollm2-135m-features"
 """The shipped (opt-in) feature detector's model directory: head, threshold, calibration; see its detector.json."""
@@ -74,7 +73,7 @@ def fit_reference(lm, human_texts: list[str], source: str, families: tuple[str, 
         raise ValueError("the reference model needs human text (none given)")
     ids = lm.tokenizer(texts, add_special_tokens=False)["input_ids"]
     model = NgramModel.fit(ids, len(lm.tokenizer), {"source": source})
-    if any(f in _NEEDS_GENERAL for f in families):
+    if any(f in GENERAL_FAMILIES for f in families):
         from .wordfreq_ref import general_token_logprobs
 
         model = model.with_general(general_token_logprobs(lm.tokenizer, model.unigram))
