@@ -21,6 +21,7 @@ import numpy as np
 
 from .features import GENERAL_FAMILIES, compute_features, families_contexts, feature_names, sentence_ends
 from .probability import ProbabilityCalibration
+from .shipped import SHIPPED_MODELS
 from .tokens import DEFAULT_CHAT_PROMPT, TokenScorer
 
 __all__ = ["SHIPPED_DIR", "SHIPPED_CHAT_DIR", "FORMAT", "FeatureConfig", "FeatureDetector", "featurize",
@@ -30,9 +31,9 @@ FORMAT, VERSION = "corpus-hygiene-features", 1
 REFERENCE_FILE = "reference.npz"
 NEEDS_REFERENCE = ("ref", *GENERAL_FAMILIES)  # families computed against reference.npz
 _ZEROSHOT = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")
-SHIPPED_DIR = Path(__file__).resolve().parent / "calibrations" / "smollm2-135m-features"
+SHIPPED_DIR = SHIPPED_MODELS["features"]
 """The shipped (opt-in) feature detector's model directory: head, threshold, calibration; see its detector.json."""
-SHIPPED_CHAT_DIR = SHIPPED_DIR.with_name("smollm2-135m-features-chat")
+SHIPPED_CHAT_DIR = SHIPPED_MODELS["features-chat"]
 """The opt-in detector for chat-model text: trained on the GPT-3.5/4 sets, with the general-English unigram."""
 
 

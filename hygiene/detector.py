@@ -5,6 +5,8 @@ in a REST job) names it:
 
 - ``zeroshot`` (default): one causal LM's token statistics; ``statistic`` decides (detectors/zeroshot.py);
 - ``binoculars``: observer (``model``) / performer (``performer``, default the observer) perplexity ratio;
+- ``features`` / ``features-chat``: the trained model directories that ship in the package
+  (:mod:`detectors.shipped`), by name;
 - a model directory written by ``hygiene train-detector`` (recognised by its ``detector.json``): its ONNX
   head, its P(machine) calibration and its threshold; the head reads the zero-shot statistics of one pass
   (format ``corpus-hygiene-supervised``) or, trained with ``--features``, the per-token feature families of
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from detectors.shipped import SHIPPED_MODELS, shipped_model
 from detectors.statistics import SCORE_SIGN, STATISTICS
 from hygiene.errors import ConfigError
 
@@ -35,7 +38,7 @@ __all__ = ["ZEROSHOT", "BINOCULARS", "NONE", "TRAINED", "KINDS", "MODEL_FILE", "
            "Scoring", "scoring", "build_detector", "trained_meta", "save_reference"]
 
 ZEROSHOT, BINOCULARS, NONE, TRAINED = "zeroshot", "binoculars", "none", "trained"
-KINDS = (ZEROSHOT, BINOCULARS, NONE)  # and any model directory
+KINDS = (ZEROSHOT, BINOCULARS, NONE, *SHIPPED_MODELS)  # and any model directory
 MODEL_FILE = "detector.json"  # what marks a directory as a trained detector
 REFERENCE_FILE = "reference_scores.json"  # out-of-fold scores of the training rows, for `risk`
 _BINOCULARS_STATS = ("binoculars", "log_ppl", "x_ppl")
@@ -93,7 +96,7 @@ def scoring(settings: DetectorSettings) -> Scoring | None:
     if kind == BINOCULARS:
         return Scoring(BINOCULARS, "binoculars", -1.0, settings.model, settings.max_tokens, settings.normalize,
                        _BINOCULARS_STATS)
-    path = Path(kind)
+    path = shipped_model(kind) or Path(kind)
     if not (path / MODEL_FILE).is_file():
         raise ConfigError(f"detector {kind!r} is none of {', '.join(KINDS)} and not a model directory "
                           f"(a directory with {MODEL_FILE}, written by hygiene train-detector)")
@@ -103,7 +106,7 @@ def scoring(settings: DetectorSettings) -> Scoring | None:
     return Scoring(TRAINED, "supervised", 1.0, features.get("scorer"), int(features.get("max_tokens", 512)),
                    features.get("normalize", "none"), (*STATISTICS, "supervised"), path=path,
                    threshold=float(threshold["logit"]),
-                   threshold_source=f"model directory {path}"
+                   threshold_source=(f"shipped detector {kind}" if shipped_model(kind) else f"model directory {path}")
                    + (f" ({fpr:.0%} FPR on out-of-fold scores)" if fpr is not None else ""),
                    probability=True)
 

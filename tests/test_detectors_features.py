@@ -28,6 +28,7 @@ from detectors.domain import domain_check
 from detectors.features import FAMILIES, compute_features, feature_names
 from detectors.ngram import NgramModel
 from detectors.tokens import PER_CONTEXT, TokenArrays
+from hygiene.io import columns as C
 
 TEXTS = [
     "The committee met on Tuesday to discuss the budget. Several members raised concerns about costs.",
@@ -402,11 +403,13 @@ def test_feature_directory_is_a_detector_kind(feature_model):
     assert ref["statistic"] == "supervised" and len(ref["human"]) == len(ref["machine"]) == 24
     detector = build_detector(DetectorSettings(kind=str(model), device="cpu"))
     assert isinstance(detector, FeatureDetector) and detector.name == "features:model"
-    # the shipped opt-in directories are ones too, with their own thresholds and out-of-fold references
-    for directory in (SHIPPED_DIR, SHIPPED_CHAT_DIR):
-        shipped = scoring(DetectorSettings(kind=str(directory)))
-        assert shipped.kind == "trained" and shipped.max_tokens == 512
-        assert shipped.threshold == json.loads((directory / "detector.json").read_text())["threshold"]["logit"]
+    # the shipped opt-in directories are ones too, by path or by name, with their own thresholds and references
+    for name, directory in (("features", SHIPPED_DIR), ("features-chat", SHIPPED_CHAT_DIR)):
+        for kind in (str(directory), name):
+            shipped = scoring(DetectorSettings(kind=kind))
+            assert shipped.kind == "trained" and shipped.max_tokens == 512 and shipped.path == directory
+            assert shipped.threshold == json.loads((directory / "detector.json").read_text())["threshold"]["logit"]
+        assert shipped.threshold_source == f"shipped detector {name} (5% FPR on out-of-fold scores)"
         assert (directory / REFERENCE_FILE).is_file()
 
 
@@ -427,6 +430,22 @@ def test_shipped_chat_detector_separates_chat_model_text_from_its_human_source()
     labels = np.array([r["label"] for r in rows])
     assert np.isfinite(scores).all() and {0, 1} <= set(labels.tolist())
     assert scores[labels == 1].mean() > scores[labels == 0].mean() + 1.0
+
+
+@needs_model
+def test_shipped_detector_by_name_scores_a_shard_from_any_directory(tmp_path):
+    """`--detector features-chat` names the directory inside the installed package: it works from a directory
+    that is not the repository's, and writes the head's score, P(machine) and flag for every row."""
+    texts = ["Sure! Here is a short summary of the main points of the article you shared.",
+             "my aunt keeps bees and sells honey at the market every saturday morning"]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "in.parquet")
+    run = hygiene("score", "in.parquet", "--out", "out", "--detector", "features-chat", "--device", "cpu",
+                  "--quiet", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = pq.read_table(tmp_path / "out" / "scored" / "in.parquet").to_pylist()
+    assert len(rows) == 2 and all(np.isfinite(r[C.SCORE]) and 0.0 <= r[C.P_MACHINE] <= 1.0 for r in rows)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "shipped detector features-chat" in json.dumps(manifest)
 
 
 def test_feature_directory_cleans_and_scores_a_shard(feature_model):
