@@ -36,8 +36,8 @@ class _Frozen(BaseModel):
 
 class DetectorSettings(_Frozen):
     kind: str = Field("zeroshot", min_length=1, description=(
-        "zeroshot, binoculars, none (no model: dedup only) or a model directory from train-detector; "
-        "built by hygiene.detector"))
+        "zeroshot, binoculars, none (no model: dedup only), features / features-chat (the shipped trained "
+        "detectors) or a model directory from train-detector; built by hygiene.detector"))
     model: str | None = Field(None, description="HF hub name, local dir or .gguf; None = offline SmolLM2-135M "
                                                 "(binoculars: the observer)")
     performer: str | None = Field(None, description="binoculars performer model; None = the observer itself")
@@ -49,6 +49,17 @@ class DetectorSettings(_Frozen):
     batch_tokens: int = Field(16384, ge=64, le=1 << 22, description=(
         "most padded tokens per model batch (documents x longest window); bounds memory with batch_size"))
     device: str | None = Field(None, description="cuda, cpu, ...; None = CUDA when available")
+
+    @model_validator(mode="after")
+    def _no_setting_the_kind_ignores(self) -> DetectorSettings:
+        # a trained detector brings its own statistics; say so rather than score with something else
+        if self.statistic != "likelihood" and self.kind != "zeroshot":
+            raise ValueError(f"`statistic` {self.statistic!r} chooses the zeroshot detector's statistic; the "
+                             f"{self.kind!r} detector does not read it")
+        if self.performer is not None and self.kind != "binoculars":
+            raise ValueError(f"`performer` is the binoculars detector's second model; the {self.kind!r} detector "
+                             "does not read it")
+        return self
 
 
 class DedupSettings(_Frozen):

@@ -20,9 +20,10 @@ __all__ = ["add_input_options", "add_detector_options", "add_scoring_options", "
            "detector_overrides", "flags_for", "error_text"]
 
 DETECTOR_HELP = ("zeroshot (default: one LM's token statistics), binoculars (observer --model / performer "
-                 "--performer), none (no model: exact + near dedup only), features / features-chat (the shipped trained "
-                 "detectors: a head over one pass's token features; features-chat for chat-model text), or a "
-                 "model directory written by train-detector (its ONNX head, P(machine) calibration and threshold)")
+                 "--performer), none (no model: exact + near dedup only), features / features-chat (the shipped "
+                 "trained detectors: a head over one pass's token features; features-chat for chat-model text), "
+                 "or a model directory written by train-detector (its ONNX head, P(machine) calibration and "
+                 "threshold)")
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from detector_support import clean_with_model_dir, hygiene, risk_with_model_dir, score_as_the_detector_does
+from pydantic import ValidationError
 from service_support import thread_server, wait_job, wait_ready
 
 from hygiene.config import CleanConfig, DetectorSettings, load_config
@@ -44,13 +45,27 @@ def test_scoring_describes_each_kind_without_loading_anything(tmp_path):
     b = scoring(DetectorSettings(kind="binoculars"))
     assert (b.key, b.sign, b.columns) == ("binoculars", -1.0, ("binoculars", "log_ppl", "x_ppl"))
     assert scoring(DetectorSettings(kind="none")) is None and build_detector(DetectorSettings(kind="none")) is None
-    with pytest.raises(ConfigError, match="none of zeroshot, binoculars, none, features, features-chat and not a model directory"):
+    with pytest.raises(ConfigError, match="none of zeroshot, binoculars, none, features, features-chat and not a"):
         scoring(DetectorSettings(kind=str(tmp_path)))
     (tmp_path / "detector.json").write_text(json.dumps({
         "format": "corpus-hygiene-supervised", "features": {"scorer": "m", "max_tokens": 48, "normalize": "nfkc"},
         "threshold": {"logit": 1.25, "target_fpr": 0.01}}))
     t = scoring(DetectorSettings(kind=str(tmp_path), max_tokens=512))
     assert (t.kind, t.key, t.max_tokens, t.normalize, t.threshold) == ("trained", "supervised", 48, "nfkc", 1.25)
+    # a setting only another kind reads is refused, not ignored
+    for kind in ("features-chat", "binoculars", str(tmp_path)):
+        with pytest.raises(ValidationError, match="chooses the zeroshot detector's statistic"):
+            DetectorSettings(kind=kind, statistic="entropy")
+    with pytest.raises(ValidationError, match="binoculars detector's second model; the 'zeroshot' detector"):
+        DetectorSettings(performer="some/model")
+
+
+def test_a_setting_the_detector_ignores_is_a_clear_cli_error(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"text": "a short document"}\n', encoding="utf-8")
+    run = hygiene("score", tmp_path / "a.jsonl", "--out", tmp_path / "out", "--detector", "features-chat",
+                  "--statistic", "entropy")
+    assert run.returncode != 0 and not (tmp_path / "out").exists()
+    assert "--statistic 'entropy' chooses the zeroshot detector's statistic; the 'features-chat'" in run.stderr
 
 
 def test_thresholds_follow_the_detector_kind(tmp_path):
