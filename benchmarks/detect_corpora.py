@@ -43,12 +43,13 @@ DETECT_DIR = SHARED / "detect"
 WIKITEXT_DIR = SHARED / "text" / "wikitext-2"
 HUMAN_DOMAINS = ("wikitext2_test", "python_docs")
 # A human test domain measured only after the choice it confirms (benchmarks/RESULTS.md, issue 15, table J).
-CONFIRM_HUMAN = ("manpages", "gnu_info")
+CONFIRM_HUMAN = ("manpages", "gnu_info", "perl_pod")
 # Its two halves (150 documents each, in page order: different pages but for at most one), for training on one
 # and testing on the other after the confirmation (RESULTS.md, issue 15, table L).
 MANPAGE_HALVES = ("manpages_a", "manpages_b")
 MAN_DIR = Path("/usr/share/man")
 INFO_DIR = Path("/usr/share/info")
+PERL_DIRS = (Path("/usr/share/perl/5.36.0"), Path("/usr/lib/x86_64-linux-gnu/perl/5.36.0"))
 # Human-only training domains, never test sets: the second half of WikiText-2 valid.txt, and the "train" half
 # of the installed packages' READMEs (hygiene.package_text; technical prose that is not Python's documentation).
 EXTRA_HUMAN = ("wikitext2_valid", "package_docs", "package_docstrings")
@@ -168,6 +169,30 @@ def info_documents(n: int = 300, seed: int = 0, per_manual: int = 15) -> list[st
     return [d["text"] for d in rng.sample(clean, min(n, len(clean)))]
 
 
+def perl_pod_documents(n: int = 300, seed: int = 0, per_file: int = 3) -> list[str]:
+    """Prose documents (40-200 words) of the POD documentation of this machine's Perl core library, rendered by
+    ``pod2text`` (prose indented 4, code 8 or more: code and headings dropped), licence paragraphs left out,
+    documents sharing a word 8-gram with the other technical human domains dropped; at most ``per_file`` a
+    module, a seeded sample."""
+    from hygiene.package_text import distinct_documents, pack_documents, prose_paragraphs, word_ngrams
+
+    files = sorted(p for d in PERL_DIRS if d.is_dir() for p in d.rglob("*") if p.suffix in (".pm", ".pod"))
+    rng = random.Random(seed)
+    picked: list[dict[str, str]] = []
+    for path in files:
+        rendered = subprocess.run(["pod2text", "--utf8", "-w", "4000", str(path)], capture_output=True,
+                                  encoding="utf-8", errors="replace", timeout=30).stdout
+        lines = [line.strip() if line.startswith("    ") and not line.startswith("        ") else ""
+                 for line in rendered.splitlines()]
+        paragraphs = [p for p in prose_paragraphs("\n".join(lines))
+                      if not re.search(r"(?i)copyright|licen[cs]e|same terms as perl|warranty", p)]
+        docs = pack_documents(paragraphs)
+        picked += [{"text": t} for t in rng.sample(docs, min(per_file, len(docs)))]
+    seen = set().union(*map(word_ngrams, [*manpage_documents(), *info_documents(), *python_docs_documents()]))
+    clean = [d for d in distinct_documents(picked) if word_ngrams(d["text"]).isdisjoint(seen)]
+    return [d["text"] for d in rng.sample(clean, min(n, len(clean)))]
+
+
 def detect_sets() -> list[str]:
     return sorted(p.stem for p in DETECT_DIR.glob("*.jsonl"))
 
@@ -194,6 +219,9 @@ def load_set(name: str) -> tuple[list[str], np.ndarray]:
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "gnu_info":
         texts = info_documents()
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    if name == "perl_pod":
+        texts = perl_pod_documents()
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "python_docs":
         texts = python_docs_documents()
