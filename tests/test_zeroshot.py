@@ -217,6 +217,9 @@ def test_default_detector_auroc_on_xsum_gpt35(detector: ZeroShotDetector):
     from sklearn.metrics import roc_auc_score
 
     rows = [json.loads(line) for line in XSUM.read_text(encoding="utf-8").splitlines()]
+    # every third human and machine row, 100 in all: the whole set (300 rows, AUROC 0.980 in
+    # benchmarks/RESULTS.md) took 2.5 of the suite's 14 minutes
+    rows = [row for label in (0, 1) for row in [r for r in rows if r["label"] == label][::3]]
     labels = np.array([row["label"] for row in rows])
     start = time.perf_counter()
     scores = detector.score([row["text"] for row in rows])
