@@ -137,12 +137,30 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if value is not None:
             _set_dotted(data, key, value)
     try:
-        return CleanConfig.model_validate(data)
+        config = CleanConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from exc
+    _refuse_settings_a_trained_detector_ignores(config.detector, data.get("detector", {}))
+    return config
+
+
+_TRAINED_OWN = ("model", "max_tokens", "normalize")  # what a model directory fixes for itself
+
+
+def _refuse_settings_a_trained_detector_ignores(settings: DetectorSettings, given: dict[str, Any]) -> None:
+    """A scorer, window or normalisation given (file or flag) beside a trained detector, which reads its own
+    directory's: an error, not a run with something else than asked for. Checked here, not in DetectorSettings:
+    a REST job inherits the server's window and may still choose a trained detector."""
+    if settings.kind in ("zeroshot", "binoculars", "none"):
+        return
+    for key in _TRAINED_OWN:
+        if given.get(key) is not None:
+            raise ConfigError(f"`{key}` = {given[key]!r} is not read by the {settings.kind!r} detector: a trained "
+                              "detector scores with its own model directory's scorer, window and normalisation",
+                              setting=f"detector.{key}")
 
 
 def check_model_window(settings: DetectorSettings, limit: int | None) -> None:

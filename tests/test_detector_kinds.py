@@ -60,12 +60,29 @@ def test_scoring_describes_each_kind_without_loading_anything(tmp_path):
         DetectorSettings(performer="some/model")
 
 
+def test_a_window_scorer_or_normalisation_beside_a_trained_detector_is_refused(tmp_path):
+    for key, value in (("max_tokens", 128), ("model", "some/model"), ("normalize", "nfkc")):
+        with pytest.raises(ConfigError, match=f"`{key}` = {value!r} is not read by the 'features-chat' detector"):
+            load_config(None, {"detector.kind": "features-chat", f"detector.{key}": value})
+    (tmp_path / "job.toml").write_text(f'[detector]\nkind = "{tmp_path}"\nmax_tokens = 64\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="`max_tokens` = 64 is not read by") as caught:
+        load_config(tmp_path / "job.toml")
+    assert caught.value.setting == "detector.max_tokens"
+    # the kinds that read them take them; a REST job's config (not a file or flags) inherits the server's window
+    assert load_config(None, {"detector.kind": "binoculars", "detector.max_tokens": 64}).detector.max_tokens == 64
+    assert CleanConfig.model_validate({"detector": {"kind": "features-chat", "max_tokens": 64}}).detector.kind
+
+
 def test_a_setting_the_detector_ignores_is_a_clear_cli_error(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"text": "a short document"}\n', encoding="utf-8")
     run = hygiene("score", tmp_path / "a.jsonl", "--out", tmp_path / "out", "--detector", "features-chat",
                   "--statistic", "entropy")
     assert run.returncode != 0 and not (tmp_path / "out").exists()
     assert "--statistic 'entropy' chooses the zeroshot detector's statistic; the 'features-chat'" in run.stderr
+    run = hygiene("score", tmp_path / "a.jsonl", "--out", tmp_path / "out", "--detector", "features",
+                  "--max-tokens", 64)
+    assert run.returncode != 0 and not (tmp_path / "out").exists()
+    assert "--max-tokens = 64 is not read by the 'features' detector" in run.stderr
 
 
 def test_thresholds_follow_the_detector_kind(tmp_path):
