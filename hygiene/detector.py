@@ -96,7 +96,8 @@ def scoring(settings: DetectorSettings) -> Scoring | None:
     if kind == BINOCULARS:
         return Scoring(BINOCULARS, "binoculars", -1.0, settings.model, settings.max_tokens, settings.normalize,
                        _BINOCULARS_STATS)
-    path = shipped_model(kind) or Path(kind)
+    shipped = shipped_model(kind)
+    path = shipped or Path(kind)
     if not (path / MODEL_FILE).is_file():
         raise ConfigError(f"detector {kind!r} is none of {', '.join(KINDS)} and not a model directory "
                           f"(a directory with {MODEL_FILE}, written by hygiene train-detector)")
@@ -106,7 +107,7 @@ def scoring(settings: DetectorSettings) -> Scoring | None:
     return Scoring(TRAINED, "supervised", 1.0, features.get("scorer"), int(features.get("max_tokens", 512)),
                    features.get("normalize", "none"), (*STATISTICS, "supervised"), path=path,
                    threshold=float(threshold["logit"]),
-                   threshold_source=(f"shipped detector {kind}" if shipped_model(kind) else f"model directory {path}")
+                   threshold_source=(f"shipped detector {kind}" if shipped else f"model directory {path}")
                    + (f" ({fpr:.0%} FPR on out-of-fold scores)" if fpr is not None else ""),
                    probability=True)
 
