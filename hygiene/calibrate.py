@@ -39,12 +39,14 @@ def labelled_scores(
     :class:`hygiene.errors.ShardError` naming the shard and row.
     """
     from hygiene.pipeline.steps import SCORE, DetectorStep
-    from hygiene.pipeline.stream import labels_of, signal_batches
+    from hygiene.pipeline.stream import check_label_column, labels_of, signal_batches
 
     progress = progress or NullProgress()
     if scoring(config.detector) is None:
         raise CalibrationError("scores need a detector; detector kind 'none' loads none")
     shards = open_shards(inputs, config.text_column)
+    if require_labels:
+        check_label_column(shards, config.text_column, label_column)
     step = DetectorStep(config.detector, scorer)
     scores, labels = [], []
     progress.start("score", sum(count_rows(s) for s in shards))

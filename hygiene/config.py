@@ -111,6 +111,12 @@ class CleanConfig(_Frozen):
     add_id: bool = Field(False, description="give kept rows the id column even when the input has none")
     keep_work: bool = Field(False, description="keep the .work/ folder (signals, markers) after a finished run")
 
+    @model_validator(mode="after")
+    def _something_to_find(self) -> CleanConfig:
+        if self.detector.kind == "none" and not (self.dedup.exact or self.dedup.near):
+            raise ValueError("nothing to find: no detector (kind 'none') and both exact and near dedup are off")
+        return self
+
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     *parents, leaf = key.split(".")
@@ -144,7 +150,25 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         )
         raise ConfigError(f"invalid configuration: {problems}") from exc
     _refuse_settings_a_trained_detector_ignores(config.detector, data.get("detector", {}))
+    _refuse_detector_settings_without_a_detector(config, data)
     return config
+
+
+_DETECTOR_ONLY = {"threshold": None, "calibration": None, "remove_machine": True}  # and their defaults
+
+
+def _refuse_detector_settings_without_a_detector(config: CleanConfig, given: dict[str, Any]) -> None:
+    """A threshold, calibration or `remove_machine = false` given with detector kind "none" (which scores
+    nothing) would be silently ignored; say so instead. Given settings only: a REST job on a server with a
+    threshold may still ask for a dedup-only run."""
+    if config.detector.kind != "none":
+        return
+    for key, default in _DETECTOR_ONLY.items():
+        if key in given and given[key] != default:
+            what = "keeping machine text (`remove_machine` = false)" if key == "remove_machine" else (
+                f"`{key}` = {given[key]!r}")
+            raise ConfigError(f"{what} has no effect with detector kind 'none': nothing is scored; drop it or "
+                              "choose a detector", setting="detector.kind")
 
 
 _TRAINED_OWN = ("model", "max_tokens", "normalize")  # what a model directory fixes for itself

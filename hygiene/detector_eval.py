@@ -58,12 +58,13 @@ def evaluate(inputs: Sequence[str | Path], config: CleanConfig, *, threshold: fl
     """Metrics per file and pooled over all files; NaN scores (unscorable texts) are counted and left out."""
     from detectors.supervised import binary_metrics
     from hygiene.pipeline.steps import SCORE, DetectorStep
-    from hygiene.pipeline.stream import labels_of, signal_batches
+    from hygiene.pipeline.stream import check_label_column, labels_of, signal_batches
 
     progress = progress or NullProgress()
     if scoring(config.detector) is None:
         raise ConfigError("evaluating needs a detector; detector kind 'none' loads none")
     shards = open_shards(inputs, config.text_column)
+    check_label_column(shards, config.text_column, label_column)
     step = DetectorStep(config.detector, scorer)
     progress.start("score", sum(count_rows(s) for s in shards))
     per_file, all_scores, all_labels = {}, [], []

@@ -40,13 +40,13 @@ def resolve_threshold(config: CleanConfig) -> Threshold | None:
         return None
     if config.threshold is not None:
         return Threshold(float(config.threshold), "config")
-    from detectors.calibration import Calibration, default_calibration
+    from detectors.calibration import default_calibration
 
     if config.calibration is not None:
         path = Path(config.calibration)
         if not path.is_file():
             raise ThresholdError(f"calibration file not found: {path}")
-        calibration, source = Calibration.from_json(path), str(path)
+        calibration, source = _read_calibration(path), str(path)
     elif spec.threshold is not None:
         return Threshold(spec.threshold, spec.threshold_source)
     elif spec.kind != "zeroshot" or spec.model is not None:
@@ -64,6 +64,18 @@ def resolve_threshold(config: CleanConfig) -> Threshold | None:
             "set `threshold` or a matching `calibration`"
         )
     return Threshold(float(calibration.threshold), source, asdict(calibration))
+
+
+def _read_calibration(path: Path):
+    """A user's calibration file, or a ThresholdError saying why it is not one (never a bare traceback)."""
+    from detectors.calibration import Calibration
+
+    try:
+        return Calibration.from_json(path)
+    except (ValueError, TypeError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        why = str(exc).removeprefix(f"{path}: ")
+        raise ThresholdError(f"{path} is not a calibration file written by `hygiene calibrate`: {why}",
+                             setting="calibration") from exc
 
 
 def shipped_reference(config: CleanConfig):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from detectors.statistics import STATISTICS
 
-from .options import add_scoring_options, scoring_overrides
+from .options import add_overwrite_option, add_scoring_options, check_output, scoring_overrides
 from .summary import finish, say
 
 __all__ = ["register", "run_train", "run_eval", "COMMANDS", "SITE_PACKAGES"]
@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_scoring_options(train)  # the zero-shot scorer: --model, --max-tokens, --normalize, ... as everywhere
     train.add_argument("--label-column", default="label", help="0 = human, 1 = machine (default: label)")
     train.add_argument("--out", required=True, type=Path, help="model directory to write")
+    add_overwrite_option(train, "a model directory")
     train.add_argument("--hidden", type=int, default=16, help="MLP hidden units; 0 = logistic regression (default 16)")
     train.add_argument("--probability-calibration", choices=["isotonic", "platt"], default="isotonic",
                        help="how P(machine) is calibrated from the head's logits (default: isotonic)")
@@ -88,6 +89,7 @@ def run_train(args: argparse.Namespace) -> int:
     if not 0.0 < args.fpr < 1.0:
         raise ConfigError(f"--fpr must be between 0 and 1, got {args.fpr}")
     settings = load_config(args.config, scoring_overrides(args))
+    check_output(args.out, overwrite=args.overwrite, directory=True)
     det = settings.detector
     if det.kind != "zeroshot":
         raise ConfigError(f"train-detector fits a head on the zero-shot statistics of one LM (--model); "
@@ -256,13 +258,16 @@ def run_eval(args: argparse.Namespace) -> int:
                           f"(--detector zeroshot --statistic {args.detector})")
     config = load_config(args.config, {**scoring_overrides(args), "threshold": args.threshold,
                                        "calibration": str(args.calibration) if args.calibration else None})
+    check_output(args.out, overwrite=True)  # a directory at --out fails now, not after scoring
     threshold, source = None, "none shipped for this detector"
     try:
         found = resolve_threshold(config)  # None for detector kind none: evaluate refuses it
         if found is not None:
             threshold, source = found.value, ("--threshold" if found.source == "config" else found.source)
-    except ThresholdError:
-        pass
+    except ThresholdError as exc:
+        if config.calibration is not None:  # the user's own file is unusable: say so rather than go without
+            raise
+        source = f"none: {exc}"  # AUROC and TPR need none; the confusion matrix is left out
     result = evaluate(args.inputs, config, threshold=threshold, threshold_source=source,
                       label_column=args.label_column, progress=TqdmProgress(enabled=not args.quiet))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,9 @@ from . import detectors as cli_detectors
 from .options import (
     add_engine_options,
     add_input_options,
+    add_overwrite_option,
     add_scoring_options,
+    check_output,
     engine_overrides,
     error_text,
     scoring_overrides,
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_scoring_options(cal)
     cal.add_argument("--out", required=True, type=Path, help="calibration JSON to write")
+    add_overwrite_option(cal, "a calibration file")
     cal.add_argument("--fpr", type=float, default=0.05, help="target false-positive rate (default: 0.05)")
     cal.add_argument("--label-column", default="label", help="0 = human, 1 = machine (default: label)")
     demo = sub.add_parser("demo", help="build a labelled demo corpus, clean it, and report precision/recall",
@@ -208,6 +211,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     if not 0.0 < args.fpr < 1.0:
         raise ConfigError(f"--fpr must be between 0 and 1, got {args.fpr}")
     config = load_config(args.config, scoring_overrides(args))
+    check_output(args.out, overwrite=args.overwrite)
     result = calibrate(args.inputs, config, fpr=args.fpr, label_column=args.label_column,
                        progress=TqdmProgress(enabled=not args.quiet))
     args.out.parent.mkdir(parents=True, exist_ok=True)

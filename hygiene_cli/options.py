@@ -122,3 +122,24 @@ def error_text(exc: Exception, parser: argparse.ArgumentParser) -> str:
     flags = _flags(parser)
     flag = flags.get(setting) or flags.get(setting.rsplit(".", 1)[-1])
     return f"{text}; use {flag}" if flag and flag not in text else text
+
+
+def check_output(path: Path, *, overwrite: bool, directory: bool = False) -> None:
+    """Before any scoring: the file (or model directory) a command writes may be written. An existing one is
+    replaced only with --overwrite, and a directory holding other files is never written into."""
+    from hygiene.errors import RunError
+
+    if not path.exists():
+        return
+    if path.is_dir() != directory:
+        want = "a directory" if directory else "a file"
+        raise RunError(f"{path} exists and is not {want}", setting="out")
+    if directory and any(path.iterdir()) and not (path / "detector.json").is_file():
+        raise RunError(f"{path} is not empty and holds no trained detector (no detector.json); choose an empty or "
+                       "new directory")
+    if not overwrite and (not directory or any(path.iterdir())):
+        raise RunError(f"{path} already exists", setting="overwrite")
+
+
+def add_overwrite_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true", help=f"replace {what} already at --out")

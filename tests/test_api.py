@@ -54,10 +54,11 @@ def test_settings_are_checked_and_results_typed(tmp_path):
 
 def test_assess_risk_passes_options_and_refuses_before_scoring(tmp_path):
     pq.write_table(pa.table({"text": [f"document {i} of a corpus" for i in range(60)]}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"text": ["a", "b"], "label": [0, 1]}), tmp_path / "ref.parquet")
     # sample reaches the assessment's options, the rest the job; a model that does not exist is never loaded
     with pytest.raises(RiskError, match=r"10 documents sampled \(--sample 10\)"):
         hygiene.assess_risk(tmp_path / "a.parquet", sample=10, threshold=0.0,
-                            detector_reference=[str(tmp_path / "a.parquet")],
+                            detector_reference=[str(tmp_path / "ref.parquet")],
                             detector={"model": str(tmp_path / "no-model")})
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "risk.html").write_text("mine")

@@ -32,7 +32,7 @@ SHARED = {
     "--label-column": ["calibrate", "eval-detector", "train-detector"],
     "--threshold": ["clean", "score", "eval-detector", "risk", "serve"],
     "--calibration": ["clean", "score", "eval-detector", "risk", "serve"],
-    "--overwrite": ["clean", "score", "dedup", "risk"],
+    "--overwrite": ["clean", "score", "dedup", "risk", "calibrate", "train-detector"],
     "--quiet": ["clean", "score", "dedup", "calibrate", "eval-detector", "train-detector", "risk", "demo",
                 "collapse"],
     "--json": ["clean", "score", "dedup", "calibrate", "eval-detector", "train-detector", "risk"],
@@ -120,9 +120,10 @@ def test_progress_never_runs_past_its_total(tmp_path):
 
 def test_risk_refuses_a_small_corpus_before_loading_a_model(tmp_path):
     _corpus(tmp_path, n=30)
+    pq.write_table(pa.table({"text": ["a", "b"], "label": [0, 1]}), tmp_path / "ref.parquet")
     # A model that does not exist: had risk got as far as loading it, the error would be another one.
     result = hygiene("risk", "a.parquet", "--out", "r", "--model", str(tmp_path / "no-model"), "--threshold", "0",
-                     "--detector-reference", "a.parquet", cwd=tmp_path)
+                     "--detector-reference", "ref.parquet", cwd=tmp_path)
     assert result.returncode == 1 and "corpus too small" in result.stderr and "at least 50" in result.stderr
     assert not (tmp_path / "r").exists()
 

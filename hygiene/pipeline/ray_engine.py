@@ -21,6 +21,7 @@ must be on a filesystem every node sees, and corpus-hygiene installed on every n
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -54,6 +55,21 @@ class RayUnavailable(HygieneError):
     """`engine = "ray"` but Ray cannot be imported or reached."""
 
     code = "ray_unavailable"
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail fast on a cluster address nothing answers at: ``ray.init`` would retry for minutes and ignore
+    Ctrl-C. Only ``host:port`` forms (also ``ray://host:port``) are checked; "auto" and "local" are Ray's."""
+    if address is None or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # not host:port: let Ray say what it makes of it
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:  # refused, timed out, unknown host
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address}: nothing answers there "
+                             f"({exc.strerror or exc})", setting="ray_address") from exc
 
 
 class _Timed:
@@ -175,6 +191,7 @@ class RayEngine:
             raise RayUnavailable("the Ray engine needs Ray: pip install 'corpus-hygiene[ray]'",
                                  setting="engine") from exc
         if not ray.is_initialized():
+            _check_reachable(self.address)
             try:
                 ray.init(address=self.address, num_cpus=None if self.address else self.num_cpus,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -122,7 +122,10 @@ def _has_written(out: Path, marker: dict[str, Any]) -> bool:
 def _start(out: Path, fingerprint: str, shards: Sequence[str]) -> None:
     marker = {"format": FORMAT, "fingerprint": fingerprint, "shards": list(shards),
               "started": datetime.now(UTC).isoformat(timespec="seconds")}
-    write_json(_marker(out), marker)
+    try:
+        write_json(_marker(out), marker)
+    except OSError as exc:  # a parent that is a file, no permission, a read-only or virtual file system
+        raise RunError(f"cannot create the output directory {out}: {exc.strerror or exc}", setting="out") from exc
 
 
 def prepare(out: Path, fingerprint: str, shards: Sequence[str], overwrite: bool) -> bool:

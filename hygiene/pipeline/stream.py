@@ -23,7 +23,7 @@ from hygiene.progress import NullProgress, Progress
 from .step import Step, StepStats, run_steps
 from .steps import documents
 
-__all__ = ["SignalBatch", "signal_batches", "text_signals", "labels_of"]
+__all__ = ["SignalBatch", "signal_batches", "text_signals", "labels_of", "check_label_column"]
 
 
 @dataclass
@@ -107,3 +107,13 @@ def labels_of(item: SignalBatch, column: str, *, required: bool) -> np.ndarray:
         if isinstance(value, bool) or not isinstance(value, int | float) or value not in (0, 1):
             raise ShardError(f"{item.shard.path} row {row}: label {value!r} is not 0 (human) or 1 (machine)")
     return np.asarray(values, dtype=np.int64)
+
+
+def check_label_column(shards: Sequence[Shard], text_column: str, column: str) -> None:
+    """Before any scoring: each labelled shard's first records carry the label column (read without a model),
+    so a missing column fails at once instead of after the first batch has been scored."""
+    for shard in shards:
+        first = next(read_batches(shard, text_column, batch_rows=64), None)
+        if first is not None and first.table.num_rows and column not in first.table.column_names:
+            raise ShardError(f"{shard.path}: no label column {column!r} (0 = human, 1 = machine)",
+                             setting="label_column")

@@ -135,13 +135,14 @@ def _reference_scores(options: RiskOptions, config: CleanConfig, scorer, progres
     from hygiene.calibrate import labelled_scores
 
     score, label, _ = labelled_scores(options.detector_reference, config, label_column=options.label_column,
-                                      scorer=scorer, progress=progress)
+                                      scorer=scorer, progress=progress, require_labels=True)
     return score[label == 0], score[label == 1], "labelled shards: " + ", ".join(options.detector_reference), None
 
 
 def check_inputs(inputs: Sequence[str | Path], config: CleanConfig, options: RiskOptions) -> list:
     """Every check that needs no scoring (options, threshold, reference, shards), so bad input fails first."""
     from hygiene.detector import scoring
+    from hygiene.pipeline.stream import check_label_column
     from hygiene.thresholds import resolve_threshold
 
     if options.sample < 1 or options.dedup_sample < 2:
@@ -153,9 +154,11 @@ def check_inputs(inputs: Sequence[str | Path], config: CleanConfig, options: Ris
     if not options.detector_reference:
         _shipped_reference(config)
     shards = open_shards(inputs, config.text_column)
-    for reference in (options.detector_reference, options.diversity_reference):
-        if reference:
-            open_shards(reference, config.text_column)
+    if options.detector_reference:  # labelled: a reference without labels would count as all human
+        check_label_column(open_shards(options.detector_reference, config.text_column), config.text_column,
+                           options.label_column)
+    if options.diversity_reference:
+        open_shards(options.diversity_reference, config.text_column)
     records = sum(count_rows(s) for s in shards)  # parquet: footers; JSONL: a read, no parsing, no model
     if records < MIN_CORPUS:
         raise RiskError(_too_small(records, "records"))
