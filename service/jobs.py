@@ -254,11 +254,12 @@ class _StoreProgress:
 
 class JobRunner:
     """One thread that runs queued jobs until stopped. `get_scorer(config)` returns the job's detector
-    (None: the job has none, or the pipeline builds it from the job's settings)."""
+    (None: the job has none, or the pipeline builds it from the job's settings). `redact` rewrites what a
+    job's outputs say of server paths (reports, manifest, quarantine sources) as clients may see them."""
 
     def __init__(self, store: JobStore, get_scorer: Callable[[CleanConfig], Detector | None],
-                 poll_s: float = 0.5) -> None:
-        self.store, self.get_scorer, self.poll_s = store, get_scorer, poll_s
+                 poll_s: float = 0.5, redact: Callable[[Any], Any] | None = None) -> None:
+        self.store, self.get_scorer, self.poll_s, self.redact = store, get_scorer, poll_s, redact
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
@@ -290,12 +291,13 @@ class JobRunner:
         try:
             if job.kind == "risk":
                 manifest = run_risk_job(job, config, lambda: self.get_scorer(config),
-                                        _StoreProgress(self.store, job.id))
+                                        _StoreProgress(self.store, job.id), self.redact)
             elif manifest_path.exists():  # finished before a crash lost the state update
                 manifest = json.loads(manifest_path.read_text())
             else:
                 result = run(job.inputs, job.out, config, mode=job.kind, annotate_kept=job.annotate_kept,
-                             scorer=self.get_scorer(config), progress=_StoreProgress(self.store, job.id))
+                             scorer=self.get_scorer(config), progress=_StoreProgress(self.store, job.id),
+                             redact=self.redact)
                 manifest = result.manifest
         except JobCancelled:
             self.store.finish(job.id, "cancelled", error="cancelled by a client")

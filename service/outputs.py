@@ -1,20 +1,29 @@
-"""A job's output files: list them, resolve one for download (confined to the job's directory), remove
-them all when the job is deleted.
+"""A job's output files: what they say of server paths, list them, resolve one for download (confined to the
+job's directory), remove them all when the job is deleted.
 
 Only what the run publishes is listed: files under hidden directories (the pipeline's `.work/`) and
-hidden or temporary files are left out, and cannot be downloaded.
+hidden or temporary files are left out, and cannot be downloaded. What is published names the server's
+files as a client does (relative to their data root): a job writes its manifest, reports, dataset card
+and quarantine's source column through `public_report`, and `/report` passes what it reads through it too.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from hygiene.errors import HygieneError
 
-__all__ = ["OutputFile", "OutputError", "list_outputs", "resolve_output", "remove_outputs", "sweep_deleted"]
+from .security import public_value
+
+__all__ = ["OutputFile", "OutputError", "public_report", "list_outputs", "resolve_output", "remove_outputs",
+           "sweep_deleted"]
+
+_CORPUS_TEXT = frozenset({"removed_examples"})  # the corpus's own text (excerpts, ids): shown as it is
 
 _DELETED = ".deleted-"  # prefix of a job directory on its way out
 
@@ -29,6 +38,16 @@ class OutputError(HygieneError, ValueError):
 class OutputFile:
     path: str  # relative to the job directory, '/'-separated
     bytes: int
+
+
+def public_report(value: Any, roots: Sequence[Path]) -> Any:
+    """A job's report (a manifest, a risk assessment, or one path of it) as a client sees it: `public_value`
+    (server paths relative to their root) over everything but the corpus's own text, which is left intact."""
+    if isinstance(value, dict):
+        return {k: v if k in _CORPUS_TEXT else public_report(v, roots) for k, v in value.items()}
+    if isinstance(value, list):
+        return [public_report(v, roots) for v in value]
+    return public_value(value, roots)
 
 
 def _hidden(parts: tuple[str, ...]) -> bool:

@@ -32,13 +32,14 @@ def risk_options(options: dict[str, Any] | None) -> RiskOptions:
 
 
 def run_risk_job(job: JobRecord, config: CleanConfig, get_scorer: Callable[[], Detector | None],
-                 progress: Progress) -> dict[str, Any]:
-    """Run (or find finished) the assessment; returns {"counts": summary, "timings_s": ...} for the job row."""
+                 progress: Progress, redact: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """Run (or find finished) the assessment; returns {"counts": summary, "timings_s": ...} for the job row.
+    `redact` turns the assessment into what the report may show of server paths (None: as it is)."""
     timings: dict[str, float] = {}
     if not (job.out / RISK_JSON).exists() or not (job.out / RISK_HTML).exists():
         start = time.perf_counter()
         result = assess(job.inputs, config, risk_options(job.options), scorer=get_scorer(), progress=progress)
-        write_risk_report(job.out, result)
+        write_risk_report(job.out, redact(result) if redact is not None else result)
         timings["total"] = round(time.perf_counter() - start, 3)
     result = json.loads((job.out / RISK_JSON).read_text())  # the strict JSON written (no NaN / Infinity)
     machine, score, horizon = result["machine_fraction"], result["integrity"], result["horizon"]

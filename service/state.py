@@ -16,8 +16,9 @@ from . import schemas as S
 from .batcher import Batcher
 from .jobs import JobRunner, JobStore
 from .metrics import Metrics
+from .outputs import public_report
 from .settings import ServiceSettings
-from .submit import scorer_for
+from .submit import scorer_for, server_roots
 from .throttle import FailedAuth
 from .uploads import UploadStore
 
@@ -70,7 +71,9 @@ async def start_workers(state: ServiceState) -> None:
                           queue_size=s.queue_size, enabled=s.batching, on_batch=state.metrics.on_batch)
         batcher.start()
         state.batcher = batcher
-    runner = JobRunner(state.store, lambda config: scorer_for(config, state.scorer, s.job))
+    roots = server_roots(s)  # a job's outputs name server paths as the API does: relative to their root
+    runner = JobRunner(state.store, lambda config: scorer_for(config, state.scorer, s.job),
+                       redact=lambda value: public_report(value, roots))
     runner.start()
     state.runner = runner
     state.ready = True

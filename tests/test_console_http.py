@@ -103,6 +103,28 @@ def test_submit_watch_and_delete_through_the_pages(console, tmp_path):
     assert client.get(f"/v1/jobs/{job_id}").status_code == 404
 
 
+def test_the_new_job_form_names_shards_as_a_client_does(console, tmp_path):
+    """The shard list's values are paths relative to the data root (what a client types in `inputs`), the
+    page shows no server directory, and a link that leads out of the roots (always refused) is not listed."""
+    data = tmp_path / "data"
+    (data / "sub").mkdir()
+    pq.write_table(pa.table({"text": [f"Line {i} {'y ' * (i % 3)}" for i in range(8)]}), data / "sub" / "b.parquet")
+    pq.write_table(pa.table({"text": ["outside the roots"]}), tmp_path / "outside.parquet")
+    (data / "escape.parquet").symlink_to(tmp_path / "outside.parquet")
+    (data / "alias.parquet").symlink_to(data / "a.parquet")  # a link that stays inside is a shard like any
+    client = _login(console)
+    page = client.get("/console/new").text
+    assert str(tmp_path) not in page and str(tmp_path.resolve()) not in page
+    assert 'value="a.parquet"' in page and 'value="sub/b.parquet"' in page and 'value="alias.parquet"' in page
+    assert "escape.parquet" not in page
+    assert "relative to the data root" in page
+    r = client.post("/console/jobs", data={"kind": "clean", "inputs": ["sub/b.parquet"]})
+    assert r.status_code == 303, r.text  # the listed value is what the job takes
+    job = wait_job(httpx.Client(base_url=console, headers={"Authorization": f"Bearer {TOKEN}"}),
+                   r.headers["location"].rsplit("/", 1)[1])
+    assert job["state"] == "succeeded" and job["inputs"] == ["sub/b.parquet"], job
+
+
 @pytest.mark.parametrize(("form", "message"), [
     ({"kind": "clean"}, "Choose at least one input"),
     ({"kind": "clean", "paths": "a.parquet", "config": "{not json"}, "Job settings are not valid JSON"),

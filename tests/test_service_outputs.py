@@ -1,16 +1,19 @@
 """Job outputs over a real uvicorn server on loopback: Location headers, listing and downloading a job's
-files (confined to its directory), deleting finished jobs with their outputs, and the project metrics."""
+files (confined to its directory, naming server files as a client does), deleting finished jobs with their
+outputs, and the project metrics."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
+import shutil
 
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from service_support import TOKEN, FakeScorer, thread_server, wait_job
+from service_support import REPO, TOKEN, FakeScorer, thread_server, wait_job
 
 from service import create_app, load_settings
 
@@ -70,6 +73,46 @@ def test_downloads_stay_inside_the_job_directory(served, raw, status):
     assert r.status_code == status, (raw, r.text)
     assert r.json()["error"]["code"] == ("path_refused" if status == 403 else "output_not_found")
     assert "not yours" not in r.text
+
+
+def _downloaded_text(client: httpx.Client, file: dict) -> str:
+    """An output file as text: a parquet file's rows as JSON, anything else decoded."""
+    body = client.get(file["url"]).content
+    if file["path"].endswith(".parquet"):
+        return json.dumps(pq.read_table(io.BytesIO(body)).to_pylist(), default=str)
+    return body.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("kind", ["clean", "score"])
+def test_outputs_name_server_files_as_a_client_does(served, tmp_path, kind):
+    """Every file a client can download names inputs, calibration and sources relative to the data root
+    (as the client named them), never the server's absolute path; the corpus's own text is left intact."""
+    client, jobs = served
+    data = tmp_path / "data"
+    (data / "sub").mkdir()
+    texts = [f"Story {i} of {'many ' * (i % 4)}words, see /usr/share/doc/story-{i}.txt" for i in range(16)]
+    pq.write_table(pa.table({"text": [*texts, "x"]}), data / "sub" / "b.parquet")  # "x": unscored, quarantined
+    shutil.copy(REPO / "detectors" / "calibrations" / "smollm2-135m-likelihood.json", data / "cal.json")
+    r = client.post("/v1/jobs", json={"kind": kind, "inputs": ["sub/b.parquet"],
+                                      "config": {"threshold": None, "calibration": "cal.json"}})
+    assert r.status_code == 202, r.text
+    job = wait_job(client, r.json()["id"])
+    assert job["state"] == "succeeded" and job["counts"]["quarantined"] == 1, job
+    files = {f["path"]: f for f in client.get(f"/v1/jobs/{job['id']}/outputs").json()["files"]}
+    assert {"manifest.json", "report.html", "README.md", "quarantine/b.parquet"} <= set(files)
+    for path, file in files.items():
+        text = _downloaded_text(client, file)
+        assert str(tmp_path) not in text and str(tmp_path.resolve()) not in text, path
+    manifest = json.loads(_downloaded_text(client, files["manifest.json"]))
+    assert manifest["inputs"][0]["path"] == "sub/b.parquet"
+    assert manifest["config"]["calibration"] == manifest["threshold"]["source"] == "cal.json"
+    quarantine = pq.read_table(io.BytesIO(client.get(files["quarantine/b.parquet"]["url"]).content))
+    assert quarantine.column("hygiene_source").to_pylist() == ["sub/b.parquet"]
+    assert "threshold from cal.json" in _downloaded_text(client, files["report.html"])
+    assert client.get(f"/v1/jobs/{job['id']}/report").json() == manifest  # the raw file is what /report shows
+    if kind == "clean":  # example excerpts are the corpus's text: their paths are not server paths to cut
+        examples = [e for group in manifest["summary"]["removed_examples"].values() for e in group]
+        assert examples and all("/usr/share/doc/story-" in e["excerpt"] for e in examples)
 
 
 def test_delete_cancels_live_jobs_and_removes_finished_ones(served):

@@ -215,11 +215,15 @@ def test_risk_job_from_submission_to_report(server, dirs):
     report = client.get(f"/v1/jobs/{job['id']}/report").json()
     written = json.loads((out / job["id"] / "risk.json").read_text())
     assert report["corpus"]["shards"] == ["corpus.parquet"] and str(dirs[0]) not in json.dumps(report)  # relative
-    assert {k: v for k, v in report.items() if k not in ("corpus", "detector")} == \
-        {k: v for k, v in written.items() if k not in ("corpus", "detector")}
+    assert report["detector"]["reference"] == "labelled shards: reference.parquet"
+    assert report == written  # the job wrote it so: the raw download shows no server path either
     assert report["machine_fraction"]["n_human_reference"] == 30 and report["corpus"]["rows"] == 84
     html = client.get(f"/v1/jobs/{job['id']}/report", headers={"Accept": "text/html"})
     assert html.headers["content-type"].startswith("text/html") and "Collapse-risk report" in html.text
+    assert "labelled shards: reference.parquet" in html.text
+    for file in client.get(f"/v1/jobs/{job['id']}/outputs").json()["files"]:  # risk.json, risk.html
+        body = client.get(file["url"]).text
+        assert str(dirs[0].parent) not in body and str(dirs[0].parent.resolve()) not in body, file["path"]
 
 
 def test_risk_job_on_an_uploaded_corpus_too_small_is_refused_at_submission(server, dirs):

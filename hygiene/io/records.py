@@ -26,6 +26,12 @@ class Shard:
     path: Path
     format: Literal["parquet", "jsonl"]
     name: str  # unique among the inputs of one run; names the output files
+    shown_as: str | None = None  # how outputs name the file (a server: relative to its data root); None: its path
+
+    @property
+    def source(self) -> str:
+        """The file as the run's outputs name it (the quarantine's source column)."""
+        return self.shown_as if self.shown_as is not None else str(self.path)
 
     @property
     def compressed(self) -> bool:

@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -164,8 +164,14 @@ def run(
     annotate_kept: bool = False,
     scorer: Detector | None = None,
     progress: Progress | None = None,
+    redact: Callable[[Any], Any] | None = None,
 ) -> RunResult:
-    """Run `clean` (route rows) or `score` (annotate rows, remove nothing) over `inputs`."""
+    """Run `clean` (route rows) or `score` (annotate rows, remove nothing) over `inputs`.
+
+    `redact` rewrites what the outputs say of the server's files: it is given the manifest (before the
+    manifest, report and card are written) and each input's path (the quarantine's source column), and
+    returns them as a client may see them (the service: paths relative to their data root). None: as they are.
+    """
     config = config or CleanConfig()
     progress = progress or NullProgress()
     out = Path(out)
@@ -184,6 +190,8 @@ def run(
            "inputs": [(s["path"], s["sha256"]) for s in sources], "work_format": _WORK_FORMAT}
     fingerprint = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
     resumed = rundir.prepare(out, fingerprint, [s.name for s in shards], overwrite)
+    if redact is not None:
+        shards = [replace(s, shown_as=redact(str(s.path))) for s in shards]
     timings["validate"] = time.perf_counter() - t
     ray = None
     if config.engine == "ray":
@@ -192,7 +200,7 @@ def run(
         ray = RayEngine(config.ray_address)
     try:
         return _run(shards, sources, out, config, threshold, timings, resumed, ray, mode=mode,
-                    annotate_kept=annotate_kept, scorer=scorer, progress=progress)
+                    annotate_kept=annotate_kept, scorer=scorer, progress=progress, redact=redact)
     finally:
         if ray is not None:
             ray.close()
@@ -200,7 +208,7 @@ def run(
 
 def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold | None, timings: dict[str, float],
          resumed: bool, ray: RayEngine | None, *, mode: Mode, annotate_kept: bool, scorer: Detector | None,
-         progress: Progress) -> RunResult:
+         progress: Progress, redact: Callable[[Any], Any] | None = None) -> RunResult:
     work = out / C.WORK_DIR
 
     # Pass 1: per-batch steps over every shard (signals, keys, signatures) into work files.
@@ -297,6 +305,8 @@ def _run(shards, sources, out: Path, config: CleanConfig, threshold: Threshold |
     manifest["detector"] = _detector_info(detector, config)
     manifest["domain_check"] = domain_report(scores, config)
     manifest["summary"]["removed_examples"] = picks.examples(texts, [(s.name, k) for s, k in zip(shards, sizes)])
+    if redact is not None:
+        manifest = redact(manifest)
     manifest["outputs"] = write_card(out, manifest)
     manifest["run"] = rundir.read_marker(out)  # a finished run stays marked once .work/ is gone
     write_report(out / C.REPORT_HTML, manifest)

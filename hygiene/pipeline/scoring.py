@@ -48,7 +48,7 @@ class ShardSignals:
 def quarantine_table(shard: Shard, rows: list[QuarantinedRow]) -> pa.Table:
     return pa.table(
         {
-            C.Q_SOURCE: pa.array([str(shard.path)] * len(rows), pa.string()),
+            C.Q_SOURCE: pa.array([shard.source] * len(rows), pa.string()),
             C.Q_ROW: pa.array([q.row for q in rows], pa.int64()),
             C.Q_ERROR: pa.array([q.error for q in rows], pa.string()),
             C.Q_RAW: pa.array([q.raw for q in rows], pa.binary()),

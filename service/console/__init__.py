@@ -18,6 +18,8 @@ from fastapi.templating import Jinja2Templates
 from hygiene.io.shards import SHARD_SUFFIXES
 from hygiene.reporting import numbers  # the reports' number formats: a share or a horizon reads the same here
 
+from ..security import PathError, resolve_under_roots
+
 __all__ = ["templates", "STATIC_DIR", "shards_under", "input_label"]
 
 HERE = Path(__file__).resolve().parent
@@ -84,7 +86,10 @@ templates.env.globals.update(percent=_percent)
 
 
 def shards_under(roots: tuple[Path, ...], limit: int) -> list[tuple[str, str]]:
-    """Up to `limit` shard files under the data roots, (label, absolute path), hidden directories skipped."""
+    """Up to `limit` shard files under the data roots, (label, the path relative to its root: what a client
+    names it by in a job's inputs), hidden directories skipped. A file is listed only when that name reads
+    it: a link that leads out of the roots is left out (a job would refuse it), and so is a file another
+    root's file of the same relative path hides."""
     found: list[tuple[str, str]] = []
     scanned = 0
     for root in roots:
@@ -93,8 +98,14 @@ def shards_under(roots: tuple[Path, ...], limit: int) -> list[tuple[str, str]]:
             scanned += 1
             for name in sorted(filenames):
                 if name.lower().endswith(SHARD_SUFFIXES) and not name.startswith("."):
-                    rel = Path(dirpath, name).relative_to(root).as_posix()
-                    found.append((f"{root.name}/{rel}" if len(roots) > 1 else rel, str(Path(dirpath, name))))
+                    path = Path(dirpath, name)
+                    rel = path.relative_to(root).as_posix()
+                    try:
+                        if resolve_under_roots(rel, roots) != path.resolve():
+                            continue
+                    except (PathError, OSError):
+                        continue
+                    found.append((f"{root.name}/{rel}" if len(roots) > 1 else rel, rel))
                     if len(found) >= limit:
                         return found
             if scanned >= 5000:  # a huge tree: list what was seen; other paths can be typed

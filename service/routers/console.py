@@ -128,7 +128,7 @@ async def _new_page(request: Request, state: ServiceState, form: dict[str, Any],
     shards = await asyncio.to_thread(shards_under, settings.data_roots, _MAX_SHARDS_LISTED + 1)
     return _page(request, state, "new.html", status, page="new", title="New job", form=form, kinds=_KINDS,
                  uploads=uploads, shards=shards[:_MAX_SHARDS_LISTED],
-                 shards_truncated=len(shards) > _MAX_SHARDS_LISTED, roots=[str(r) for r in settings.data_roots],
+                 shards_truncated=len(shards) > _MAX_SHARDS_LISTED, roots=len(settings.data_roots),
                  max_shard_bytes=settings.max_shard_bytes, text_column=settings.job.text_column, **context)
 
 

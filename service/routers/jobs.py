@@ -16,8 +16,7 @@ from .. import schemas as S
 from ..deps import AUTH, StateDep, find_job
 from ..errors import ERROR_RESPONSES, ApiError
 from ..jobs import FINAL_STATES, JobRecord
-from ..outputs import OutputError, list_outputs, remove_outputs, resolve_output
-from ..security import public_value
+from ..outputs import OutputError, list_outputs, public_report, remove_outputs, resolve_output
 from ..state import ServiceState
 from ..submit import SubmitError, prepare_job, server_roots
 
@@ -86,7 +85,7 @@ async def report(
     if want == "html":
         return HTMLResponse((job.out / (RISK_HTML if risk else C.REPORT_HTML)).read_text(encoding="utf-8"))
     report = json.loads((job.out / (RISK_JSON if risk else C.MANIFEST)).read_bytes())
-    report = public_value(report, server_roots(state.settings))  # input paths relative to their root
+    report = public_report(report, server_roots(state.settings))  # written so; older jobs' outputs were not
     return Response(json.dumps(report, ensure_ascii=False), media_type="application/json")
 
 
