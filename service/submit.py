@@ -77,6 +77,9 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
     if fixed:
         raise SubmitError(f"detector.{', detector.'.join(fixed)} is fixed by the server and cannot be set per job",
                           403, "forbidden_setting")
+    if given.get("engine") not in (None, settings.job.engine):  # ray with no address would start a local cluster
+        raise SubmitError(f"engine is fixed by the server ({settings.job.engine}; HYGIENE_ENGINE or its config file)",
+                          403, "forbidden_setting")
     if given.get("ray_address") not in (None, settings.job.ray_address):
         raise SubmitError("ray_address is fixed by the server (HYGIENE_RAY_ADDRESS)", 403, "forbidden_setting")
     index = given.get("dedup", {}).get("index")

@@ -194,12 +194,17 @@ def test_job_settings_are_checked_at_submission(server, roots):
            403, "forbidden_setting")  # only the server's index (HYGIENE_REDIS_URL), or none
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"ray_address": "ray://x:10001"}}),
            403, "forbidden_setting")
+    # engine = ray with no cluster address would start a local Ray cluster inside the server
+    err = _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"engine": "ray"}}),
+                 403, "forbidden_setting")
+    assert "engine is fixed by the server (local" in err["message"]
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"text_column": "nope"}}),
            422, "invalid_job")
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"calibration": "/etc/passwd"}}),
            403, "path_refused")
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"batch_rows": 0}}), 422)
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "kind": "explode"}), 422)
+    assert client.get("/v1/jobs").json()["jobs"] == []  # nothing refused was queued
 
 
 def test_job_from_submission_to_report(server, roots):
