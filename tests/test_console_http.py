@@ -119,6 +119,18 @@ def test_form_errors_come_back_as_the_form_with_a_message(console, form, message
     assert client.get("/v1/jobs").json()["jobs"] == []
 
 
+def test_a_symlink_loop_given_in_the_form_comes_back_as_the_form(console, tmp_path):
+    data = tmp_path / "data"
+    (data / "loopA.parquet").symlink_to("loopB.parquet")
+    (data / "loopB.parquet").symlink_to("loopA.parquet")
+    client = _login(console)
+    for form in ({"kind": "clean", "paths": "loopA.parquet"},  # typed, and ticked in the list of shards
+                 {"kind": "clean", "inputs": [str(data / "loopB.parquet")]}):
+        r = client.post("/console/jobs", data=form)
+        assert r.status_code == 422 and "symlink loop: loop" in r.text and 'role="alert"' in r.text, r.text[:2000]
+    assert client.get("/v1/jobs").json()["jobs"] == []
+
+
 def test_upload_through_the_form(console):
     client = _login(console)
     r = client.post("/console/uploads", files={"file": ("mine.parquet", _parquet(5))})

@@ -186,6 +186,23 @@ def test_absolute_outside_path_and_directory_with_escaping_link(server, roots):
     _error(client.post("/v1/jobs", json={"inputs": [str(data)]}), 403, "path_refused")
 
 
+def test_a_symlink_loop_is_a_path_error_wherever_a_path_is_given(server, roots):
+    client, _ = server
+    data, outside, _ = roots
+    for where in (data, outside):
+        (where / "loopA.parquet").symlink_to("loopB.parquet")
+        (where / "loopB.parquet").symlink_to("loopA.parquet")
+    for request in ({"inputs": ["loopA.parquet"]}, {"inputs": [str(data / "loopB.parquet")]},
+                    {"inputs": ["a.parquet"], "config": {"calibration": "loopA.parquet"}},
+                    {"kind": "risk", "inputs": ["a.parquet"], "risk": {"detector_reference": ["loopA.parquet"]}}):
+        err = _error(client.post("/v1/jobs", json=request), 422, "path_error")
+        assert "symlink loop: loop" in err["message"] and str(data) not in err["message"], err
+    # a loop outside the roots is refused as outside: the answer does not tell what lies there
+    err = _error(client.post("/v1/jobs", json={"inputs": [str(outside / "loopA.parquet")]}), 403, "path_refused")
+    assert "loop" not in err["message"].replace("loopA", "")
+    assert client.get("/v1/jobs").json()["jobs"] == []
+
+
 def test_job_settings_are_checked_at_submission(server, roots):
     client, _ = server
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"detector": {"model": "/tmp/evil"}}}),
