@@ -47,8 +47,11 @@ class ServiceState:
         self.uploads = UploadStore(settings.uploads_path, settings.max_shard_bytes)
         self.uploads_lock = asyncio.Lock()  # a job's submission and an upload's deletion never interleave
 
-    def detector_info(self) -> S.DetectorInfo:
+    def detector_info(self) -> S.DetectorInfo | None:
+        """The detector as /v1/score and the console show it; None on a server without one (dedup only)."""
         spec, t = self.scoring, self.threshold
+        if spec is None:
+            return None
         lm = getattr(self.scorer, "lm", None) or getattr(self.scorer, "observer", None)
         return S.DetectorInfo(name=getattr(self.scorer, "name", spec.kind), model=getattr(lm, "name", None)
                               or spec.model, statistic=spec.key, max_tokens=spec.max_tokens, threshold=t.value,
