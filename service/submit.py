@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hygiene.config import CleanConfig, check_model_window
-from hygiene.detector import BINOCULARS, KINDS, ZEROSHOT, Detector, build_detector, scoring
+from hygiene.detector import BINOCULARS, KINDS, NONE, ZEROSHOT, Detector, build_detector, scoring
 from hygiene.errors import ConfigError, HygieneError
 from hygiene.io.shards import ShardError, open_shards
 from hygiene.risk import RiskError, check_inputs
@@ -72,6 +72,9 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
     fixed = [key for key in _SERVER_FIXED if key in given.get("detector", {})
              and given["detector"][key] != getattr(settings.job.detector, key)]
     kind = given.get("detector", {}).get("kind")
+    if settings.job.detector.kind == NONE and kind not in (None, NONE):  # else the job would load an LM
+        raise SubmitError("this server has no detector (detector kind none): it runs deduplication jobs only, "
+                          "detector.kind cannot be set per job", 403, "forbidden_setting")
     if kind is not None and kind not in KINDS and kind != settings.job.detector.kind:
         fixed.append("kind")  # a model directory: only the server's own
     if fixed:

@@ -15,7 +15,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from service_support import TOKEN, FakeScorer, thread_server, wait_job
+from service_support import TOKEN, FakeScorer, thread_server, wait_job, wait_ready
 
 from detectors.reference import default_reference
 from hygiene.config import ConfigError
@@ -222,6 +222,24 @@ def test_job_settings_are_checked_at_submission(server, roots):
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"batch_rows": 0}}), 422)
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "kind": "explode"}), 422)
     assert client.get("/v1/jobs").json()["jobs"] == []  # nothing refused was queued
+
+
+def test_a_server_without_a_detector_runs_dedup_jobs_only(roots):
+    data, _, out = roots
+    settings = load_settings(env={}, service={"output_root": str(out), "data_roots": [str(data)], "token": TOKEN},
+                             job={"detector.kind": "none"})
+    with thread_server(create_app(settings)) as base:  # `serve --detector none`: nothing to load
+        wait_ready(base)
+        client = httpx.Client(base_url=base, headers=AUTH, timeout=30)
+        for kind in ("zeroshot", "binoculars", "features"):
+            asked = {"inputs": ["a.parquet"], "config": {"detector": {"kind": kind}}}
+            err = _error(client.post("/v1/jobs", json=asked), 403, "forbidden_setting")
+            assert "no detector" in err["message"] and "deduplication jobs only" in err["message"]
+        assert client.get("/v1/jobs").json()["jobs"] == []  # no job that would load a model was queued
+        _error(client.post("/v1/score", json={"texts": ["a b"]}), 409, "no_detector")
+        r = client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"detector": {"kind": "none"}}})
+        assert r.status_code == 202, r.text
+        assert wait_job(client, r.json()["id"])["state"] == "succeeded"
 
 
 def test_job_from_submission_to_report(server, roots):
