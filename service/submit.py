@@ -60,7 +60,8 @@ def prepare_job(request: JobRequest, settings: ServiceSettings,
                 scorer: Detector | None = None) -> tuple[list, CleanConfig, dict[str, Any] | None]:
     """Resolved shard paths (confined to the data roots and uploads), the job's config over the server
     defaults, and for a risk job its options with the reference paths resolved the same way. With the
-    server's loaded `scorer`, the job's token window is checked against its model."""
+    server's loaded `scorer`, the job's token window is checked against its model; before it is loaded, a job
+    that needs the model is refused with 503."""
     try:
         return _prepare(request, settings, scorer)
     except SubmitError as exc:
@@ -95,6 +96,9 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
         config = CleanConfig.model_validate(_merge(settings.job.model_dump(mode="json"), given))
         spec = scoring(config.detector)
         if spec is not None and spec.kind in (ZEROSHOT, BINOCULARS):  # a model directory fixes its own window
+            if scorer is None:  # the server's LM is not loaded: its window is unknown (and the job would wait)
+                raise SubmitError("the server's model is not loaded yet, so this job's token window cannot be "
+                                  "checked: retry once /readyz answers ok", 503, "not_ready")
             check_model_window(config.detector, _window(scorer))
         roots = settings.input_roots
         inputs = resolve_inputs(request.inputs, roots, settings.max_shard_bytes)
@@ -108,6 +112,8 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
         else:
             open_shards(inputs, config.text_column)  # same checks as the CLI: format, text column
             resolve_threshold(config)
+    except SubmitError:
+        raise
     except PathError as exc:
         raise SubmitError(str(exc), exc.status, "path_refused" if exc.status == 403 else "path_error") from exc
     except ValidationError as exc:

@@ -133,7 +133,8 @@ async def enqueue_job(state: ServiceState, body: S.JobRequest) -> str:
         try:
             inputs, config, options = await asyncio.to_thread(prepare_job, body, settings, state.scorer)
         except SubmitError as exc:
-            raise ApiError(exc.status, exc.code, str(exc)) from exc
+            retry = {"Retry-After": "5"} if exc.status == 503 else None  # the model is still loading
+            raise ApiError(exc.status, exc.code, str(exc), headers=retry) from exc
         job_id = state.store.create(body.kind, [str(p) for p in inputs], config, body.annotate_kept,
                                     settings.output_root, options)
     if state.runner is not None:
