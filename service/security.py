@@ -7,6 +7,7 @@ import errno
 import hmac
 import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from typing import Any
 from hygiene.errors import HygieneError
 from hygiene.io.shards import discover
 
-__all__ = ["PathError", "token_matches", "resolve_under_roots", "resolve_inputs", "public_path", "public_text",
-           "public_value"]
+__all__ = ["PathError", "token_matches", "resolve_under_roots", "resolve_inputs", "require_file", "public_path",
+           "public_text", "public_value"]
 
 
 class PathError(HygieneError, ValueError):
@@ -52,6 +53,18 @@ def _loops(path: Path) -> bool:
     except OSError as exc:
         return exc.errno == errno.ELOOP
     return False
+
+
+def require_file(path: Path, shown: str) -> None:
+    """Refuse (422) anything but a regular file: opening a FIFO blocks until a writer comes, a device or socket
+    is no shard. Only stats the path, so it never blocks itself."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise PathError(f"cannot read {shown}: {exc.strerror or exc}", 404 if exc.errno == errno.ENOENT else 422) \
+            from exc
+    if not stat.S_ISREG(mode):
+        raise PathError(f"{shown} is not a regular file (a FIFO, device or socket cannot be read)", 422)
 
 
 def resolve_under_roots(raw: str, roots: Sequence[Path]) -> Path:
@@ -95,6 +108,7 @@ def resolve_inputs(raws: Sequence[str], roots: Sequence[Path], max_shard_bytes: 
         real = _real(shard.path)
         if not _inside(real, real_roots):  # a symlink inside a given directory that leads out
             raise PathError(f"shard {shard.path} links outside the configured data roots", 403)
+        require_file(real, f"shard {shard.path}")
         size = real.stat().st_size
         if size > max_shard_bytes:
             raise PathError(f"shard {shard.path} is {size} bytes; this server accepts at most {max_shard_bytes}", 413)

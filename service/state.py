@@ -45,7 +45,9 @@ class ServiceState:
         self.batcher: Batcher | None = None
         self.runner: JobRunner | None = None
         self.uploads = UploadStore(settings.uploads_path, settings.max_shard_bytes)
-        self.uploads_lock = asyncio.Lock()  # a job's submission and an upload's deletion never interleave
+        # held while a job's row is created and while an upload is deleted (never across reading shards), so a
+        # deletion sees every job that reads the upload, or the job sees the upload gone
+        self.uploads_lock = asyncio.Lock()
 
     def detector_info(self) -> S.DetectorInfo | None:
         """The detector as /v1/score and the console show it; None on a server without one (dedup only)."""

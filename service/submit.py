@@ -21,7 +21,7 @@ from hygiene.thresholds import ThresholdError, resolve_threshold
 
 from .risk_job import risk_options
 from .schemas import JobRequest, RiskSettings
-from .security import PathError, public_text, resolve_inputs, resolve_under_roots
+from .security import PathError, public_text, require_file, resolve_inputs, resolve_under_roots
 from .settings import ServiceSettings
 
 __all__ = ["SubmitError", "prepare_job", "scorer_for", "server_roots"]
@@ -92,7 +92,9 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
                           "(null)", 403, "forbidden_setting")
     try:
         if given.get("calibration") is not None:
-            given["calibration"] = str(resolve_under_roots(given["calibration"], settings.data_roots))
+            calibration = resolve_under_roots(given["calibration"], settings.data_roots)
+            require_file(calibration, given["calibration"])
+            given["calibration"] = str(calibration)
         config = CleanConfig.model_validate(_merge(settings.job.model_dump(mode="json"), given))
         spec = scoring(config.detector)
         if spec is not None and spec.kind in (ZEROSHOT, BINOCULARS):  # a model directory fixes its own window

@@ -205,6 +205,26 @@ def test_a_symlink_loop_is_a_path_error_wherever_a_path_is_given(server, roots):
     assert client.get("/v1/jobs").json()["jobs"] == []
 
 
+def test_a_fifo_is_refused_without_opening_it(server, roots):
+    client, _ = server
+    data = roots[0]
+    (data / "fifo").mkdir()
+    fifo = data / "fifo" / "f.jsonl"
+    os.mkfifo(fifo)
+    try:
+        for request in ({"inputs": ["fifo/f.jsonl"]}, {"inputs": ["a.parquet"], "config": {"calibration": str(fifo)}},
+                        {"kind": "risk", "inputs": ["a.parquet"], "risk": {"detector_reference": ["fifo/f.jsonl"]}}):
+            r = client.post("/v1/jobs", json=request, timeout=10)  # opening a FIFO blocks until a writer comes
+            err = _error(r, 422, "path_error")
+            assert "f.jsonl is not a regular file" in err["message"] and str(data) not in err["message"], err
+        assert client.post("/v1/jobs", json={"inputs": ["a.parquet"]}, timeout=10).status_code == 202
+    finally:  # a reader stuck opening it (the bug) gets end-of-file, so a failing run still ends
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+
 def test_job_settings_are_checked_at_submission(server, roots):
     client, _ = server
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"detector": {"model": "/tmp/evil"}}}),
