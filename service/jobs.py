@@ -254,11 +254,12 @@ class _StoreProgress:
 
 class JobRunner:
     """One thread that runs queued jobs until stopped. `get_scorer(config)` returns the job's detector
-    (None: the job has none, or the pipeline builds it from the job's settings)."""
+    (None: the job has none, or the pipeline builds it from the job's settings); `check(job, config)`, run
+    right before a job reads its files, raises when they may no longer be read (the job fails with its message)."""
 
     def __init__(self, store: JobStore, get_scorer: Callable[[CleanConfig], Detector | None],
-                 poll_s: float = 0.5) -> None:
-        self.store, self.get_scorer, self.poll_s = store, get_scorer, poll_s
+                 poll_s: float = 0.5, check: Callable[[JobRecord, CleanConfig], None] | None = None) -> None:
+        self.store, self.get_scorer, self.poll_s, self.check = store, get_scorer, poll_s, check
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
@@ -288,6 +289,8 @@ class JobRunner:
         config = CleanConfig.model_validate(job.config)
         manifest_path = job.out / C.MANIFEST
         try:
+            if self.check is not None:
+                self.check(job, config)
             if job.kind == "risk":
                 manifest = run_risk_job(job, config, lambda: self.get_scorer(config),
                                         _StoreProgress(self.store, job.id))

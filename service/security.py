@@ -15,8 +15,8 @@ from typing import Any
 from hygiene.errors import HygieneError
 from hygiene.io.shards import discover
 
-__all__ = ["PathError", "token_matches", "resolve_under_roots", "resolve_inputs", "require_file", "public_path",
-           "public_text", "public_value"]
+__all__ = ["PathError", "token_matches", "resolve_under_roots", "resolve_inputs", "require_file", "recheck",
+           "public_path", "public_text", "public_value"]
 
 
 class PathError(HygieneError, ValueError):
@@ -114,6 +114,18 @@ def resolve_inputs(raws: Sequence[str], roots: Sequence[Path], max_shard_bytes: 
             raise PathError(f"shard {shard.path} is {size} bytes; this server accepts at most {max_shard_bytes}", 413)
         files.append(real)
     return files
+
+
+def recheck(paths: Sequence[str], roots: Sequence[Path]) -> None:
+    """Right before a job reads them: each path it was given (a real path under a root when it was submitted)
+    still leads to a regular file under a root. A file swapped for a link out of the roots since is refused."""
+    real_roots = [_real(Path(r)) for r in roots]
+    for raw in paths:
+        real = _real(Path(raw))
+        if not _inside(real, real_roots):
+            raise PathError(f"{raw} now leads outside the configured data roots (it changed after the job was "
+                            "submitted); it was not read", 403)
+        require_file(real, raw)
 
 
 # An absolute path left in a message after the roots are taken out: shown as its last component only.

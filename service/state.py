@@ -17,7 +17,7 @@ from .batcher import Batcher
 from .jobs import JobRunner, JobStore
 from .metrics import Metrics
 from .settings import ServiceSettings
-from .submit import scorer_for
+from .submit import recheck_paths, scorer_for
 from .throttle import FailedAuth
 from .uploads import UploadStore
 
@@ -75,7 +75,8 @@ async def start_workers(state: ServiceState) -> None:
                           queue_size=s.queue_size, enabled=s.batching, on_batch=state.metrics.on_batch)
         batcher.start()
         state.batcher = batcher
-    runner = JobRunner(state.store, lambda config: scorer_for(config, state.scorer, s.job))
+    runner = JobRunner(state.store, lambda config: scorer_for(config, state.scorer, s.job),
+                       check=lambda job, config: recheck_paths(job.inputs, job.options, config, s))
     runner.start()
     state.runner = runner
     state.ready = True

@@ -21,10 +21,10 @@ from hygiene.thresholds import ThresholdError, resolve_threshold
 
 from .risk_job import risk_options
 from .schemas import JobRequest, RiskSettings
-from .security import PathError, public_text, require_file, resolve_inputs, resolve_under_roots
+from .security import PathError, public_text, recheck, require_file, resolve_inputs, resolve_under_roots
 from .settings import ServiceSettings
 
-__all__ = ["SubmitError", "prepare_job", "scorer_for", "server_roots"]
+__all__ = ["SubmitError", "prepare_job", "recheck_paths", "scorer_for", "server_roots"]
 
 _SERVER_FIXED = ("model", "performer", "device")  # loading arbitrary weights on request is not a client's choice
 
@@ -126,6 +126,17 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
     except OSError as exc:
         raise SubmitError(f"cannot read input: {exc.strerror or exc}", 422, "unreadable_input") from exc
     return inputs, config, options
+
+
+def recheck_paths(inputs: list[str], options: dict[str, Any] | None, config: CleanConfig,
+                  settings: ServiceSettings) -> None:
+    """What a job reads, checked again by the worker right before it reads it (also after a restart re-queued
+    the job): a file swapped for a link out of the roots while the job waited is refused as at submission."""
+    options = options or {}
+    recheck([*inputs, *options.get("detector_reference", []), *options.get("diversity_reference", [])],
+            settings.input_roots)
+    if config.calibration is not None and config.calibration != settings.job.calibration:  # the job's own
+        recheck([config.calibration], settings.data_roots)
 
 
 def scorer_for(config: CleanConfig, shared: Detector | None, base: CleanConfig) -> Detector | None:

@@ -336,6 +336,25 @@ def test_cancel_running_and_queued_jobs(roots):
         assert wait_job(client, second["id"])["attempts"] == 0  # never started
 
 
+def test_an_input_swapped_for_a_link_out_while_queued_is_not_read(roots):
+    data, outside, out = roots
+    scorer = FakeScorer(delay_s=0.3)  # the first job keeps the worker busy (~1 s) while the second waits
+    with thread_server(create_app(_settings(roots), scorer=scorer)) as base:
+        client = httpx.Client(base_url=base, headers=AUTH, timeout=30)
+        first = client.post("/v1/jobs", json={"inputs": ["a.parquet"]}).json()
+        wait_job(client, first["id"], until=("running",))
+        second = client.post("/v1/jobs", json={"kind": "score", "inputs": ["sub/b.parquet"]}).json()
+        (data / "sub" / "b.parquet").unlink()
+        (data / "sub" / "b.parquet").symlink_to(outside / "secret.parquet")
+        assert client.get(f"/v1/jobs/{second['id']}").json()["state"] == "queued"  # swapped before it ran
+        client.delete(f"/v1/jobs/{first['id']}")  # the worker moves on to the second job
+        done = wait_job(client, second["id"])
+        assert done["state"] == "failed", done
+        assert "sub/b.parquet now leads outside the configured data roots" in done["error"], done["error"]
+        assert str(data) not in done["error"]
+        assert not (out / second["id"] / "scored").exists()  # nothing of the secret was written
+
+
 def test_concurrent_requests_share_model_calls(roots):
     scorer = FakeScorer(delay_s=0.05)
     with thread_server(create_app(_settings(roots, max_batch=16), scorer=scorer)) as base:

@@ -297,3 +297,25 @@ def test_unfinished_risk_job_runs_again_after_a_restart(dirs):
     assert done["state"] == "succeeded" and done["attempts"] == 2, done
     assert json.loads((out / job_id / "risk.json").read_text())["corpus"]["rows"] == 84
     assert (out / job_id / "risk.html").exists()
+
+
+def test_a_reference_swapped_for_a_link_out_before_a_restart_is_not_read(dirs, tmp_path):
+    """Paths are checked again when the worker takes the job, not only at submission: here a risk job left
+    `running` by a crash, whose reference became a link out of the data roots before the restart."""
+    data, out = dirs
+    settings = _settings(dirs)
+    store = JobStore(settings.store_path)
+    options = {**_risk_request()["risk"], "detector_reference": [str(data / "reference.parquet")]}
+    job_id = store.create("risk", [str(data / "corpus.parquet")], CleanConfig.model_validate(settings.job.model_dump()),
+                          False, out, options)
+    assert store.claim_next().id == job_id
+    store.close()
+    secret = tmp_path / "outside.parquet"
+    (data / "reference.parquet").rename(secret)
+    (data / "reference.parquet").symlink_to(secret)
+    with thread_server(create_app(settings, scorer=FakeScorer())) as base:
+        with httpx.Client(base_url=base, headers=AUTH, timeout=60) as client:
+            done = wait_job(client, job_id)
+    assert done["state"] == "failed", done
+    assert "reference.parquet now leads outside the configured data roots" in done["error"], done["error"]
+    assert not (out / job_id / "risk.json").exists()
