@@ -412,6 +412,16 @@ def test_settings_precedence_file_env_flags(tmp_path):
         load_settings(env={"HYGIENE_TOKEN": "short"})
 
 
+@pytest.mark.parametrize("token", [TOKEN + " ", " " + TOKEN, TOKEN + "\n", " " * 20, "\t" * 16])
+def test_a_token_that_could_never_match_is_refused_at_start_up(token):
+    # a presented token is stripped: with spaces around it the server could never be used, and a blank one
+    # would pass the "token required off loopback" check while protecting nothing
+    for source in ({"env": {"HYGIENE_TOKEN": token}}, {"env": {}, "service": {"token": token}}):  # env, --token
+        with pytest.raises(ConfigError, match="service.token: .*blank or starts or ends with whitespace") as refused:
+            load_settings(**source)
+        assert TOKEN not in str(refused.value)  # the token is not echoed
+
+
 def test_serve_refuses_a_public_address_without_a_token(capsys, monkeypatch):
     monkeypatch.delenv("HYGIENE_TOKEN", raising=False)
     assert hygiene_main(["serve", "--host", "0.0.0.0", "--threshold", "-3"]) == 1
