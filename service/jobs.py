@@ -254,12 +254,16 @@ class _StoreProgress:
 
 class JobRunner:
     """One thread that runs queued jobs until stopped. `get_scorer(config)` returns the job's detector
-    (None: the job has none, or the pipeline builds it from the job's settings). `redact` rewrites what a
-    job's outputs say of server paths (reports, manifest, quarantine sources) as clients may see them."""
+    (None: the job has none, or the pipeline builds it from the job's settings); `check(job, config)`, run
+    right before a job reads its files, raises when they may no longer be read (the job fails with its message).
+    `redact` rewrites what a job's outputs say of server paths (reports, manifest, quarantine sources) as
+    clients may see them."""
 
     def __init__(self, store: JobStore, get_scorer: Callable[[CleanConfig], Detector | None],
-                 poll_s: float = 0.5, redact: Callable[[Any], Any] | None = None) -> None:
-        self.store, self.get_scorer, self.poll_s, self.redact = store, get_scorer, poll_s, redact
+                 poll_s: float = 0.5, check: Callable[[JobRecord, CleanConfig], None] | None = None,
+                 redact: Callable[[Any], Any] | None = None) -> None:
+        self.store, self.get_scorer, self.poll_s = store, get_scorer, poll_s
+        self.check, self.redact = check, redact
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
@@ -289,6 +293,8 @@ class JobRunner:
         config = CleanConfig.model_validate(job.config)
         manifest_path = job.out / C.MANIFEST
         try:
+            if self.check is not None:
+                self.check(job, config)
             if job.kind == "risk":
                 manifest = run_risk_job(job, config, lambda: self.get_scorer(config),
                                         _StoreProgress(self.store, job.id), self.redact)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hygiene.config import CleanConfig, ConfigError, load_config, read_toml
 
@@ -57,6 +57,15 @@ class ServiceSettings(BaseModel):
     max_auth_failures: int = Field(10, ge=1, le=1 << 20, description=(
         "wrong tokens one client address may send in a minute; then it is refused (429) until the minute passes"))
     job: CleanConfig = CleanConfig()
+
+    @field_validator("token")
+    @classmethod
+    def _token_as_sent(cls, token: str | None) -> str | None:
+        # a presented token is stripped, so one with surrounding spaces could never match; a blank one guards nothing
+        if token is not None and (not token.strip() or token != token.strip()):
+            raise ValueError("the token is blank or starts or ends with whitespace (check HYGIENE_TOKEN for a "
+                             "trailing space or newline)")
+        return token
 
     @property
     def store_path(self) -> Path:

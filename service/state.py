@@ -18,7 +18,7 @@ from .jobs import JobRunner, JobStore
 from .metrics import Metrics
 from .outputs import public_report
 from .settings import ServiceSettings
-from .submit import scorer_for, server_roots
+from .submit import recheck_paths, scorer_for, server_roots
 from .throttle import FailedAuth
 from .uploads import UploadStore
 
@@ -46,10 +46,15 @@ class ServiceState:
         self.batcher: Batcher | None = None
         self.runner: JobRunner | None = None
         self.uploads = UploadStore(settings.uploads_path, settings.max_shard_bytes)
-        self.uploads_lock = asyncio.Lock()  # a job's submission and an upload's deletion never interleave
+        # held while a job's row is created and while an upload is deleted (never across reading shards), so a
+        # deletion sees every job that reads the upload, or the job sees the upload gone
+        self.uploads_lock = asyncio.Lock()
 
-    def detector_info(self) -> S.DetectorInfo:
+    def detector_info(self) -> S.DetectorInfo | None:
+        """The detector as /v1/score and the console show it; None on a server without one (dedup only)."""
         spec, t = self.scoring, self.threshold
+        if spec is None:
+            return None
         lm = getattr(self.scorer, "lm", None) or getattr(self.scorer, "observer", None)
         return S.DetectorInfo(name=getattr(self.scorer, "name", spec.kind), model=getattr(lm, "name", None)
                               or spec.model, statistic=spec.key, max_tokens=spec.max_tokens, threshold=t.value,
@@ -73,6 +78,7 @@ async def start_workers(state: ServiceState) -> None:
         state.batcher = batcher
     roots = server_roots(s)  # a job's outputs name server paths as the API does: relative to their root
     runner = JobRunner(state.store, lambda config: scorer_for(config, state.scorer, s.job),
+                       check=lambda job, config: recheck_paths(job.inputs, job.options, config, s),
                        redact=lambda value: public_report(value, roots))
     runner.start()
     state.runner = runner

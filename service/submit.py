@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hygiene.config import CleanConfig, check_model_window
-from hygiene.detector import BINOCULARS, KINDS, ZEROSHOT, Detector, build_detector, scoring
+from hygiene.detector import BINOCULARS, KINDS, NONE, ZEROSHOT, Detector, build_detector, scoring
 from hygiene.errors import ConfigError, HygieneError
 from hygiene.io.shards import ShardError, open_shards
 from hygiene.risk import RiskError, check_inputs
@@ -21,10 +21,10 @@ from hygiene.thresholds import ThresholdError, resolve_threshold
 
 from .risk_job import risk_options
 from .schemas import JobRequest, RiskSettings
-from .security import PathError, public_text, resolve_inputs, resolve_under_roots
+from .security import PathError, public_text, recheck, require_file, resolve_inputs, resolve_under_roots
 from .settings import ServiceSettings
 
-__all__ = ["SubmitError", "prepare_job", "scorer_for", "server_roots"]
+__all__ = ["SubmitError", "prepare_job", "recheck_paths", "scorer_for", "server_roots"]
 
 _SERVER_FIXED = ("model", "performer", "device")  # loading arbitrary weights on request is not a client's choice
 
@@ -60,7 +60,8 @@ def prepare_job(request: JobRequest, settings: ServiceSettings,
                 scorer: Detector | None = None) -> tuple[list, CleanConfig, dict[str, Any] | None]:
     """Resolved shard paths (confined to the data roots and uploads), the job's config over the server
     defaults, and for a risk job its options with the reference paths resolved the same way. With the
-    server's loaded `scorer`, the job's token window is checked against its model."""
+    server's loaded `scorer`, the job's token window is checked against its model; before it is loaded, a job
+    that needs the model is refused with 503."""
     try:
         return _prepare(request, settings, scorer)
     except SubmitError as exc:
@@ -72,10 +73,16 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
     fixed = [key for key in _SERVER_FIXED if key in given.get("detector", {})
              and given["detector"][key] != getattr(settings.job.detector, key)]
     kind = given.get("detector", {}).get("kind")
+    if settings.job.detector.kind == NONE and kind not in (None, NONE):  # else the job would load an LM
+        raise SubmitError("this server has no detector (detector kind none): it runs deduplication jobs only, "
+                          "detector.kind cannot be set per job", 403, "forbidden_setting")
     if kind is not None and kind not in KINDS and kind != settings.job.detector.kind:
         fixed.append("kind")  # a model directory: only the server's own
     if fixed:
         raise SubmitError(f"detector.{', detector.'.join(fixed)} is fixed by the server and cannot be set per job",
+                          403, "forbidden_setting")
+    if given.get("engine") not in (None, settings.job.engine):  # ray with no address would start a local cluster
+        raise SubmitError(f"engine is fixed by the server ({settings.job.engine}; HYGIENE_ENGINE or its config file)",
                           403, "forbidden_setting")
     if given.get("ray_address") not in (None, settings.job.ray_address):
         raise SubmitError("ray_address is fixed by the server (HYGIENE_RAY_ADDRESS)", 403, "forbidden_setting")
@@ -85,10 +92,15 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
                           "(null)", 403, "forbidden_setting")
     try:
         if given.get("calibration") is not None:
-            given["calibration"] = str(resolve_under_roots(given["calibration"], settings.data_roots))
+            calibration = resolve_under_roots(given["calibration"], settings.data_roots)
+            require_file(calibration, given["calibration"])
+            given["calibration"] = str(calibration)
         config = CleanConfig.model_validate(_merge(settings.job.model_dump(mode="json"), given))
         spec = scoring(config.detector)
         if spec is not None and spec.kind in (ZEROSHOT, BINOCULARS):  # a model directory fixes its own window
+            if scorer is None:  # the server's LM is not loaded: its window is unknown (and the job would wait)
+                raise SubmitError("the server's model is not loaded yet, so this job's token window cannot be "
+                                  "checked: retry once /readyz answers ok", 503, "not_ready")
             check_model_window(config.detector, _window(scorer))
         roots = settings.input_roots
         inputs = resolve_inputs(request.inputs, roots, settings.max_shard_bytes)
@@ -102,6 +114,8 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
         else:
             open_shards(inputs, config.text_column)  # same checks as the CLI: format, text column
             resolve_threshold(config)
+    except SubmitError:
+        raise
     except PathError as exc:
         raise SubmitError(str(exc), exc.status, "path_refused" if exc.status == 403 else "path_error") from exc
     except ValidationError as exc:
@@ -112,6 +126,17 @@ def _prepare(request: JobRequest, settings: ServiceSettings, scorer: Detector | 
     except OSError as exc:
         raise SubmitError(f"cannot read input: {exc.strerror or exc}", 422, "unreadable_input") from exc
     return inputs, config, options
+
+
+def recheck_paths(inputs: list[str], options: dict[str, Any] | None, config: CleanConfig,
+                  settings: ServiceSettings) -> None:
+    """What a job reads, checked again by the worker right before it reads it (also after a restart re-queued
+    the job): a file swapped for a link out of the roots while the job waited is refused as at submission."""
+    options = options or {}
+    recheck([*inputs, *options.get("detector_reference", []), *options.get("diversity_reference", [])],
+            settings.input_roots)
+    if config.calibration is not None and config.calibration != settings.job.calibration:  # the job's own
+        recheck([config.calibration], settings.data_roots)
 
 
 def scorer_for(config: CleanConfig, shared: Detector | None, base: CleanConfig) -> Detector | None:

@@ -10,7 +10,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from service_support import TOKEN, FakeScorer, thread_server, wait_job
+from service_support import TOKEN, FakeScorer, thread_server, wait_job, wait_ready
 
 from service import create_app, load_settings
 from service.session import SESSION_COOKIE
@@ -141,6 +141,18 @@ def test_form_errors_come_back_as_the_form_with_a_message(console, form, message
     assert client.get("/v1/jobs").json()["jobs"] == []
 
 
+def test_a_symlink_loop_given_in_the_form_comes_back_as_the_form(console, tmp_path):
+    data = tmp_path / "data"
+    (data / "loopA.parquet").symlink_to("loopB.parquet")
+    (data / "loopB.parquet").symlink_to("loopA.parquet")
+    client = _login(console)
+    for form in ({"kind": "clean", "paths": "loopA.parquet"},  # typed, and ticked in the list of shards
+                 {"kind": "clean", "inputs": [str(data / "loopB.parquet")]}):
+        r = client.post("/console/jobs", data=form)
+        assert r.status_code == 422 and "symlink loop: loop" in r.text and 'role="alert"' in r.text, r.text[:2000]
+    assert client.get("/v1/jobs").json()["jobs"] == []
+
+
 def test_upload_through_the_form(console):
     client = _login(console)
     r = client.post("/console/uploads", files={"file": ("mine.parquet", _parquet(5))})
@@ -163,6 +175,28 @@ def test_upload_through_the_form(console):
     assert [u["id"] for u in uploads] == [upload_id]  # refused uploads left nothing behind
     assert client.post(f"/console/uploads/{upload_id}/delete").status_code == 303
     assert client.get("/v1/uploads").json()["uploads"] == []
+
+
+def test_the_console_works_on_a_server_without_a_detector(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(pa.table({"text": ["one text", "another text", "one text"]}), data / "a.parquet")
+    settings = load_settings(env={}, service={"output_root": str(tmp_path / "jobs"), "data_roots": [str(data)],
+                                              "token": TOKEN}, job={"detector.kind": "none", "dedup.near": False})
+    with thread_server(create_app(settings)) as base:  # `serve --detector none`: nothing to load
+        wait_ready(base)
+        assert "Log in" in httpx.get(f"{base}/console/login").text
+        client = _login(base)
+        for path in ("/", "/console/new"):
+            page = client.get(path)
+            assert page.status_code == 200 and "no detector: deduplication jobs only" in page.text, path
+        r = client.post("/console/jobs", data={"kind": "clean", "paths": "a.parquet"})
+        assert r.status_code == 303, r.text[:2000]
+        job = wait_job(httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}),
+                       r.headers["location"].rsplit("/", 1)[1])
+        assert job["state"] == "succeeded" and job["counts"]["removed_by_reason"]["exact_duplicate"] == 1, job
+        page = client.get(r.headers["location"])
+        assert page.status_code == 200 and "no detector: deduplication jobs only" in page.text
 
 
 def test_without_a_token_the_console_is_open(tmp_path):

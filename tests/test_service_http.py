@@ -10,13 +10,15 @@ import asyncio
 import json
 import os
 import re
+import threading
 
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from service_support import TOKEN, FakeScorer, thread_server, wait_job
+from service_support import TOKEN, FakeScorer, thread_server, wait_job, wait_ready
 
+import service.state
 from detectors.reference import default_reference
 from hygiene.config import ConfigError
 from hygiene_cli.main import main as hygiene_main
@@ -186,6 +188,43 @@ def test_absolute_outside_path_and_directory_with_escaping_link(server, roots):
     _error(client.post("/v1/jobs", json={"inputs": [str(data)]}), 403, "path_refused")
 
 
+def test_a_symlink_loop_is_a_path_error_wherever_a_path_is_given(server, roots):
+    client, _ = server
+    data, outside, _ = roots
+    for where in (data, outside):
+        (where / "loopA.parquet").symlink_to("loopB.parquet")
+        (where / "loopB.parquet").symlink_to("loopA.parquet")
+    for request in ({"inputs": ["loopA.parquet"]}, {"inputs": [str(data / "loopB.parquet")]},
+                    {"inputs": ["a.parquet"], "config": {"calibration": "loopA.parquet"}},
+                    {"kind": "risk", "inputs": ["a.parquet"], "risk": {"detector_reference": ["loopA.parquet"]}}):
+        err = _error(client.post("/v1/jobs", json=request), 422, "path_error")
+        assert "symlink loop: loop" in err["message"] and str(data) not in err["message"], err
+    # a loop outside the roots is refused as outside: the answer does not tell what lies there
+    err = _error(client.post("/v1/jobs", json={"inputs": [str(outside / "loopA.parquet")]}), 403, "path_refused")
+    assert "loop" not in err["message"].replace("loopA", "")
+    assert client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_a_fifo_is_refused_without_opening_it(server, roots):
+    client, _ = server
+    data = roots[0]
+    (data / "fifo").mkdir()
+    fifo = data / "fifo" / "f.jsonl"
+    os.mkfifo(fifo)
+    try:
+        for request in ({"inputs": ["fifo/f.jsonl"]}, {"inputs": ["a.parquet"], "config": {"calibration": str(fifo)}},
+                        {"kind": "risk", "inputs": ["a.parquet"], "risk": {"detector_reference": ["fifo/f.jsonl"]}}):
+            r = client.post("/v1/jobs", json=request, timeout=10)  # opening a FIFO blocks until a writer comes
+            err = _error(r, 422, "path_error")
+            assert "f.jsonl is not a regular file" in err["message"] and str(data) not in err["message"], err
+        assert client.post("/v1/jobs", json={"inputs": ["a.parquet"]}, timeout=10).status_code == 202
+    finally:  # a reader stuck opening it (the bug) gets end-of-file, so a failing run still ends
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+
 def test_job_settings_are_checked_at_submission(server, roots):
     client, _ = server
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"detector": {"model": "/tmp/evil"}}}),
@@ -194,12 +233,62 @@ def test_job_settings_are_checked_at_submission(server, roots):
            403, "forbidden_setting")  # only the server's index (HYGIENE_REDIS_URL), or none
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"ray_address": "ray://x:10001"}}),
            403, "forbidden_setting")
+    # engine = ray with no cluster address would start a local Ray cluster inside the server
+    err = _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"engine": "ray"}}),
+                 403, "forbidden_setting")
+    assert "engine is fixed by the server (local" in err["message"]
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"text_column": "nope"}}),
            422, "invalid_job")
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"calibration": "/etc/passwd"}}),
            403, "path_refused")
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"batch_rows": 0}}), 422)
     _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"], "kind": "explode"}), 422)
+    assert client.get("/v1/jobs").json()["jobs"] == []  # nothing refused was queued
+
+
+def test_a_server_without_a_detector_runs_dedup_jobs_only(roots):
+    data, _, out = roots
+    settings = load_settings(env={}, service={"output_root": str(out), "data_roots": [str(data)], "token": TOKEN},
+                             job={"detector.kind": "none"})
+    with thread_server(create_app(settings)) as base:  # `serve --detector none`: nothing to load
+        wait_ready(base)
+        client = httpx.Client(base_url=base, headers=AUTH, timeout=30)
+        for kind in ("zeroshot", "binoculars", "features"):
+            asked = {"inputs": ["a.parquet"], "config": {"detector": {"kind": kind}}}
+            err = _error(client.post("/v1/jobs", json=asked), 403, "forbidden_setting")
+            assert "no detector" in err["message"] and "deduplication jobs only" in err["message"]
+        assert client.get("/v1/jobs").json()["jobs"] == []  # no job that would load a model was queued
+        _error(client.post("/v1/score", json={"texts": ["a b"]}), 409, "no_detector")
+        r = client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"detector": {"kind": "none"}}})
+        assert r.status_code == 202, r.text
+        assert wait_job(client, r.json()["id"])["state"] == "succeeded"
+
+
+def test_a_job_needing_the_model_waits_until_it_is_loaded(roots, monkeypatch):
+    loaded = threading.Event()
+
+    def slow_load(settings):  # the detector the server builds at start-up, held until the test lets it go
+        loaded.wait(30)
+        return FakeScorer()
+
+    monkeypatch.setattr(service.state, "build_detector", slow_load)
+    with thread_server(create_app(_settings(roots))) as base:
+        client = httpx.Client(base_url=base, headers=AUTH, timeout=30)
+        try:
+            assert client.get("/readyz").json()["status"] == "loading"
+            # the window cannot be checked against a model not loaded yet: not accepted only to fail later
+            wide = {"inputs": ["a.parquet"], "config": {"detector": {"max_tokens": 8192}}}
+            r = client.post("/v1/jobs", json=wide)
+            err = _error(r, 503, "not_ready")
+            assert "not loaded yet" in err["message"] and int(r.headers["retry-after"]) >= 1
+            _error(client.post("/v1/jobs", json={"inputs": ["a.parquet"]}), 503, "not_ready")
+            dedup = client.post("/v1/jobs", json={"inputs": ["a.parquet"], "config": {"detector": {"kind": "none"}}})
+            assert dedup.status_code == 202, dedup.text  # needs no model: queued, runs once the worker starts
+            assert [j["id"] for j in client.get("/v1/jobs").json()["jobs"]] == [dedup.json()["id"]]
+        finally:
+            loaded.set()
+        wait_ready(base)
+        assert wait_job(client, dedup.json()["id"])["state"] == "succeeded"
 
 
 def test_job_from_submission_to_report(server, roots):
@@ -245,6 +334,25 @@ def test_cancel_running_and_queued_jobs(roots):
         assert wait_job(client, first["id"])["state"] == "cancelled"
         assert not (roots[2] / first["id"] / "manifest.json").exists()
         assert wait_job(client, second["id"])["attempts"] == 0  # never started
+
+
+def test_an_input_swapped_for_a_link_out_while_queued_is_not_read(roots):
+    data, outside, out = roots
+    scorer = FakeScorer(delay_s=0.3)  # the first job keeps the worker busy (~1 s) while the second waits
+    with thread_server(create_app(_settings(roots), scorer=scorer)) as base:
+        client = httpx.Client(base_url=base, headers=AUTH, timeout=30)
+        first = client.post("/v1/jobs", json={"inputs": ["a.parquet"]}).json()
+        wait_job(client, first["id"], until=("running",))
+        second = client.post("/v1/jobs", json={"kind": "score", "inputs": ["sub/b.parquet"]}).json()
+        (data / "sub" / "b.parquet").unlink()
+        (data / "sub" / "b.parquet").symlink_to(outside / "secret.parquet")
+        assert client.get(f"/v1/jobs/{second['id']}").json()["state"] == "queued"  # swapped before it ran
+        client.delete(f"/v1/jobs/{first['id']}")  # the worker moves on to the second job
+        done = wait_job(client, second["id"])
+        assert done["state"] == "failed", done
+        assert "sub/b.parquet now leads outside the configured data roots" in done["error"], done["error"]
+        assert str(data) not in done["error"]
+        assert not (out / second["id"] / "scored").exists()  # nothing of the secret was written
 
 
 def test_concurrent_requests_share_model_calls(roots):
@@ -302,6 +410,16 @@ def test_settings_precedence_file_env_flags(tmp_path):
         load_settings(env={"HYGIENE_PORT": "not-a-port"})
     with pytest.raises(ConfigError, match="token"):
         load_settings(env={"HYGIENE_TOKEN": "short"})
+
+
+@pytest.mark.parametrize("token", [TOKEN + " ", " " + TOKEN, TOKEN + "\n", " " * 20, "\t" * 16])
+def test_a_token_that_could_never_match_is_refused_at_start_up(token):
+    # a presented token is stripped: with spaces around it the server could never be used, and a blank one
+    # would pass the "token required off loopback" check while protecting nothing
+    for source in ({"env": {"HYGIENE_TOKEN": token}}, {"env": {}, "service": {"token": token}}):  # env, --token
+        with pytest.raises(ConfigError, match="service.token: .*blank or starts or ends with whitespace") as refused:
+            load_settings(**source)
+        assert TOKEN not in str(refused.value)  # the token is not echoed
 
 
 def test_serve_refuses_a_public_address_without_a_token(capsys, monkeypatch):

@@ -11,6 +11,8 @@ import gzip
 import hashlib
 import io
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -22,6 +24,8 @@ from service_support import TOKEN, FakeScorer, thread_server, wait_job
 from hygiene.config import CleanConfig
 from service import create_app, load_settings
 from service.jobs import JobStore
+from service.routers import jobs as jobs_router
+from service.submit import prepare_job
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RAW = {"content-type": "application/octet-stream"}
@@ -128,6 +132,36 @@ def _upload_job_report(client, out):
     _error(client.post("/v1/jobs", json={"inputs": [up["id"]]}), 404, "path_error")
     _error(client.delete(f"/v1/uploads/{up['id']}"), 404, "upload_not_found")
     _error(client.get("/v1/uploads/not-an-id"), 422)
+
+
+def test_a_slow_submission_holds_up_no_other_and_an_upload_deleted_meanwhile_is_refused(dirs, monkeypatch):
+    checked, go_on = threading.Event(), threading.Event()
+
+    def slow(body, *args):  # the inputs of a score job take long to check (a slow disk, a large shard)
+        prepared = prepare_job(body, *args)
+        if body.kind == "score":
+            checked.set()
+            go_on.wait(30)
+        return prepared
+
+    monkeypatch.setattr(jobs_router, "prepare_job", slow)
+    with thread_server(create_app(_settings(dirs), scorer=FakeScorer())) as base:
+        client = httpx.Client(base_url=base, headers=AUTH, timeout=10)
+        up = client.post("/v1/uploads", params={"filename": "u.parquet"}, headers=RAW,
+                         content=_parquet_bytes(pa.table({"text": ["one", "two", "three"]}))).json()
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(httpx.post, f"{base}/v1/jobs", json={"kind": "score", "inputs": [up["id"]]},
+                               headers=AUTH, timeout=30)
+            assert checked.wait(10)
+            try:
+                # neither another submission nor the upload's deletion waits for the slow one
+                assert client.post("/v1/jobs", json={"inputs": ["corpus.parquet"]}).status_code == 202
+                assert client.delete(f"/v1/uploads/{up['id']}").status_code == 204
+            finally:
+                go_on.set()
+            err = _error(held.result(), 404, "path_error")
+        assert err["message"] == f"{up['id']}/u.parquet: the upload was deleted while the job was being submitted"
+        assert [j["kind"] for j in client.get("/v1/jobs").json()["jobs"]] == ["clean"]  # the score job never queued
 
 
 def test_oversized_upload_is_413_and_leaves_nothing(server, dirs):
@@ -267,3 +301,25 @@ def test_unfinished_risk_job_runs_again_after_a_restart(dirs):
     assert done["state"] == "succeeded" and done["attempts"] == 2, done
     assert json.loads((out / job_id / "risk.json").read_text())["corpus"]["rows"] == 84
     assert (out / job_id / "risk.html").exists()
+
+
+def test_a_reference_swapped_for_a_link_out_before_a_restart_is_not_read(dirs, tmp_path):
+    """Paths are checked again when the worker takes the job, not only at submission: here a risk job left
+    `running` by a crash, whose reference became a link out of the data roots before the restart."""
+    data, out = dirs
+    settings = _settings(dirs)
+    store = JobStore(settings.store_path)
+    options = {**_risk_request()["risk"], "detector_reference": [str(data / "reference.parquet")]}
+    job_id = store.create("risk", [str(data / "corpus.parquet")], CleanConfig.model_validate(settings.job.model_dump()),
+                          False, out, options)
+    assert store.claim_next().id == job_id
+    store.close()
+    secret = tmp_path / "outside.parquet"
+    (data / "reference.parquet").rename(secret)
+    (data / "reference.parquet").symlink_to(secret)
+    with thread_server(create_app(settings, scorer=FakeScorer())) as base:
+        with httpx.Client(base_url=base, headers=AUTH, timeout=60) as client:
+            done = wait_job(client, job_id)
+    assert done["state"] == "failed", done
+    assert "reference.parquet now leads outside the configured data roots" in done["error"], done["error"]
+    assert not (out / job_id / "risk.json").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -17,6 +19,7 @@ from ..deps import AUTH, StateDep, find_job
 from ..errors import ERROR_RESPONSES, ApiError
 from ..jobs import FINAL_STATES, JobRecord
 from ..outputs import OutputError, list_outputs, public_report, remove_outputs, resolve_output
+from ..security import public_path
 from ..state import ServiceState
 from ..submit import SubmitError, prepare_job, server_roots
 
@@ -128,11 +131,22 @@ async def delete_job(state: ServiceState, job_id: str) -> None:
 async def enqueue_job(state: ServiceState, body: S.JobRequest) -> str:
     """Check a job request and queue it (ApiError when refused); returns the job id. Shared with the console."""
     settings = state.settings
+    # Checked outside the lock: reading the shards takes time (and a stuck read must not stall other submissions).
+    try:
+        inputs, config, options = await asyncio.to_thread(prepare_job, body, settings, state.scorer)
+    except SubmitError as exc:
+        retry = {"Retry-After": "5"} if exc.status == 503 else None  # the model is still loading
+        raise ApiError(exc.status, exc.code, str(exc), headers=retry) from exc
+    # The lock orders this job's row against an upload's deletion (which refuses uploads a queued job reads): an
+    # upload deleted while the job was checked is refused here, one deleted later sees the job.
     async with state.uploads_lock:
-        try:
-            inputs, config, options = await asyncio.to_thread(prepare_job, body, settings, state.scorer)
-        except SubmitError as exc:
-            raise ApiError(exc.status, exc.code, str(exc)) from exc
+        uploads = settings.uploads_path.resolve()
+        read = [*map(str, inputs), *((options or {}).get("detector_reference") or []),
+                *((options or {}).get("diversity_reference") or [])]
+        gone = [p for p in read if Path(p).is_relative_to(uploads) and not os.path.lexists(p)]  # stat only
+        if gone:
+            raise ApiError(404, "path_error", f"{public_path(gone[0], server_roots(settings))}: the upload was "
+                                              "deleted while the job was being submitted")
         job_id = state.store.create(body.kind, [str(p) for p in inputs], config, body.annotate_kept,
                                     settings.output_root, options)
     if state.runner is not None:
