@@ -29,29 +29,35 @@ from detectors.supervised import binary_metrics, fit, head_logits, zeroshot_feat
 SETS = ("xsum_gpt-3.5-turbo", "xsum_gpt-4", "writing_gpt-3.5-turbo", "writing_gpt-4", "xsum_gpt2-xl",
         "xsum_opt-2.7b", "writing_gpt-neo-2.7B")
 GPT, BASE = SETS[:4], SETS[4:]
-DOMAINS = ("python_docs", "wikitext2_test")
+DOMAINS = ("python_docs", "wikitext2_test")  # --confirm adds the confirmation domains (table O's and before)
+CONFIRM = ("manpages_b", "gnu_info", "perl_pod")
 STATS = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lrr")
 
 
-def sample(per_class: int, per_domain: int) -> dict[str, tuple[list[str], np.ndarray]]:
+def sample(per_class: int, per_domain: int, domains) -> dict[str, tuple[list[str], np.ndarray]]:
     data = {}
     for name in SETS:
         texts, labels = load_set(name)
         keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in (0, 1)])
         data[name] = ([texts[i] for i in keep], labels[keep])
-    for name in DOMAINS:
+    for name in domains:
         texts, labels = load_set(name)
         data[name] = (texts[:per_domain], labels[:per_domain])
     return data
 
 
-def score(model: str | None, data, max_tokens: int) -> dict[str, dict[str, np.ndarray]]:
+def score(model: str | None, data, max_tokens: int, done: dict) -> dict[str, dict[str, np.ndarray]]:
+    """Both scorers' statistics of every sample not in ``done`` (the saved scores), added to it."""
     from detectors.lm import load_causal_lm
     from detectors.zeroshot import ZeroShotDetector
 
+    todo = [name for name in data if name not in done]
+    if not todo:
+        return done
     zs = ZeroShotDetector(load_causal_lm(model, device="cpu"), max_tokens=max_tokens, batch_size=8)
-    out, start = {}, time.perf_counter()
-    for name, (texts, _) in data.items():
+    out, start = dict(done), time.perf_counter()
+    for name in todo:
+        texts = data[name][0]
         stats = zs.statistics(texts)
         out[name] = {k: np.asarray(stats[k], dtype=np.float64) for k in (*STATS, "n_tokens")}
         print(f"  {zs.lm.name} {name}: {len(texts)} docs, {time.perf_counter() - start:.0f} s", flush=True)
@@ -72,19 +78,19 @@ def oriented(stats: dict[str, np.ndarray], stat: str) -> np.ndarray:
     return -stats[stat] if stat == "entropy" else stats[stat]
 
 
-def zero_shot_table(scores, data) -> list[str]:
+def zero_shot_table(scores, data, domains) -> list[str]:
     first, second = scores["first"], scores["second"]
     columns = {f"smol {s}": (lambda n, s=s: oriented(first[n], s)) for s in ("likelihood", "lrr")}
     columns |= {f"gemma {s}": (lambda n, s=s: oriented(second[n], s)) for s in ("likelihood", "lrr")}
     columns["smol - gemma likelihood"] = lambda n: first[n]["likelihood"] - second[n]["likelihood"]
     columns["gemma - smol likelihood"] = lambda n: second[n]["likelihood"] - first[n]["likelihood"]
-    lines = ["| statistic | " + " | ".join(SETS) + " | GPT mean | base mean | FPR " + " / ".join(DOMAINS) + " |",
+    lines = ["| statistic | " + " | ".join(SETS) + " | GPT mean | base mean | FPR " + " / ".join(domains) + " |",
              "|---" * (len(SETS) + 5) + "|"]
     for label, column in columns.items():
         aurocs = [auroc(data[n][1], column(n)) for n in SETS]
         human = np.concatenate([column(n)[data[n][1] == 0] for n in SETS])
         t = threshold_at_fpr(human[np.isfinite(human)], 0.05)
-        fprs = [flagged(column(n), t) for n in DOMAINS]
+        fprs = [flagged(column(n), t) for n in domains]
         lines.append(f"| {label} | " + " | ".join(f"{a:.3f}" for a in aurocs)
                      + f" | {np.mean(aurocs[:4]):.3f} | {np.mean(aurocs[4:]):.3f} | "
                      + " / ".join(f"{f:.3f}" for f in fprs) + " |")
@@ -95,12 +101,12 @@ def features(scores, which: tuple[str, ...], name: str) -> np.ndarray:
     return np.hstack([zeroshot_features({k: scores[w][name][k] for k in (*STATS, "n_tokens")}) for w in which])
 
 
-def head_table(scores, data) -> list[str]:
-    lines = ["| head (LOSO) | " + " | ".join(SETS) + " | GPT mean | base mean | FPR " + " / ".join(DOMAINS) + " |",
+def head_table(scores, data, domains) -> list[str]:
+    lines = ["| head (LOSO) | " + " | ".join(SETS) + " | GPT mean | base mean | FPR " + " / ".join(domains) + " |",
              "|---" * (len(SETS) + 5) + "|"]
     for label, which in (("SmolLM2 statistics", ("first",)), ("Gemma statistics", ("second",)),
                          ("both scorers' statistics", ("first", "second"))):
-        aurocs, fprs = [], {d: [] for d in DOMAINS}
+        aurocs, fprs = [], {d: [] for d in domains}
         for held in SETS:
             train = [n for n in SETS if n != held]
             x = np.vstack([features(scores, which, n) for n in train])
@@ -109,11 +115,11 @@ def head_table(scores, data) -> list[str]:
             result = fit(x[ok], y[ok], hidden=0, calibration="platt", target_fpr=0.05, seed=0)
             test = features(scores, which, held)
             aurocs.append(auroc(data[held][1], head_logits(result.head, test)))
-            for d in DOMAINS:
+            for d in domains:
                 fprs[d].append(flagged(head_logits(result.head, features(scores, which, d)), result.threshold))
         lines.append(f"| {label} | " + " | ".join(f"{a:.3f}" for a in aurocs)
                      + f" | {np.mean(aurocs[:4]):.3f} | {np.mean(aurocs[4:]):.3f} | "
-                     + " / ".join(f"{np.mean(fprs[d]):.3f}" for d in DOMAINS) + " |")
+                     + " / ".join(f"{np.mean(fprs[d]):.3f}" for d in domains) + " |")
     return lines
 
 
@@ -123,20 +129,24 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=40, help="human and machine rows per shared set")
     parser.add_argument("--per-domain", type=int, default=80, help="documents per human domain")
     parser.add_argument("--max-tokens", type=int, default=192)
-    parser.add_argument("--scores", type=Path, default=REPO / ".cache" / "second-scorer.npz")
+    parser.add_argument("--confirm", action="store_true", help=f"also the domains {', '.join(CONFIRM)}")
+    parser.add_argument("--scores", type=Path, default=REPO / ".cache" / "second-scorer.npz",
+                        help="saved scores: read, and what is missing scored and added")
     args = parser.parse_args()
-    data = sample(args.per_class, args.per_domain)
+    domains = DOMAINS + (CONFIRM if args.confirm else ())
+    data = sample(args.per_class, args.per_domain, domains)
+    saved = {"first": {}, "second": {}}
     if args.scores.is_file():
-        saved = np.load(args.scores, allow_pickle=True)
-        scores = {"first": saved["first"].item(), "second": saved["second"].item()}
-    else:
-        scores = {"first": score(None, data, args.max_tokens), "second": score(args.second, data, args.max_tokens)}
+        loaded = np.load(args.scores, allow_pickle=True)
+        saved = {k: loaded[k].item() for k in saved}
+    scores = {"first": score(None, data, args.max_tokens, saved["first"]),
+              "second": score(args.second, data, args.max_tokens, saved["second"])}
+    if any(scores[k].keys() != saved[k].keys() for k in scores):
         args.scores.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(args.scores, first=np.array(scores["first"], dtype=object),
-                 second=np.array(scores["second"], dtype=object))
-    print("\n".join(zero_shot_table(scores, data)))
+        np.savez(args.scores, **{k: np.array(v, dtype=object) for k, v in scores.items()})
+    print("\n".join(zero_shot_table(scores, data, domains)))
     print()
-    print("\n".join(head_table(scores, data)))
+    print("\n".join(head_table(scores, data, domains)))
 
 
 if __name__ == "__main__":
