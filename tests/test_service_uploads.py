@@ -283,15 +283,22 @@ def test_risk_job_options_are_checked_at_submission(server, dirs):
     assert client.get("/v1/jobs").json()["jobs"] == []
 
 
-def test_unfinished_risk_job_runs_again_after_a_restart(dirs):
-    """A risk job a crashed server left `running` is queued again at start-up and run from the start."""
+def _crashed_risk_job(dirs):
+    """(settings, job id, the open store) of a risk job left `running`, as a killed server process leaves it."""
     data, out = dirs
     settings = _settings(dirs)
     store = JobStore(settings.store_path)
     options = {**_risk_request()["risk"], "detector_reference": [str(data / "reference.parquet")]}
     job_id = store.create("risk", [str(data / "corpus.parquet")], CleanConfig.model_validate(settings.job.model_dump()),
                           False, out, options)
-    assert store.claim_next().id == job_id  # now `running`, as a killed process leaves it
+    assert store.claim_next().id == job_id
+    return settings, job_id, store
+
+
+def test_unfinished_risk_job_runs_again_after_a_restart(dirs):
+    """A risk job a crashed server left `running` is queued again at start-up and run from the start."""
+    data, out = dirs
+    settings, job_id, store = _crashed_risk_job(dirs)
     (out / job_id).mkdir(parents=True)
     (out / job_id / "risk.json").write_text("{}")  # a half-written report (no risk.html) is not a result
     store.close()
@@ -307,12 +314,7 @@ def test_a_reference_swapped_for_a_link_out_before_a_restart_is_not_read(dirs, t
     """Paths are checked again when the worker takes the job, not only at submission: here a risk job left
     `running` by a crash, whose reference became a link out of the data roots before the restart."""
     data, out = dirs
-    settings = _settings(dirs)
-    store = JobStore(settings.store_path)
-    options = {**_risk_request()["risk"], "detector_reference": [str(data / "reference.parquet")]}
-    job_id = store.create("risk", [str(data / "corpus.parquet")], CleanConfig.model_validate(settings.job.model_dump()),
-                          False, out, options)
-    assert store.claim_next().id == job_id
+    settings, job_id, store = _crashed_risk_job(dirs)
     store.close()
     secret = tmp_path / "outside.parquet"
     (data / "reference.parquet").rename(secret)
