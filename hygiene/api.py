@@ -41,15 +41,17 @@ def make_config(config: CleanConfig | str | Path | None = None, **settings: Any)
     """A job configuration: `config` (a CleanConfig, a TOML file, or the defaults) with `settings` applied."""
     from pydantic import ValidationError
 
-    from hygiene.config import CleanConfig, ConfigError, load_config
+    from hygiene.config import CleanConfig, ConfigError, load_config, refuse_ignored_settings
 
     if config is None or isinstance(config, str | Path):
         config = load_config(config)
     try:
-        return CleanConfig.model_validate(_merge(config.model_dump(), settings))
+        made = CleanConfig.model_validate(_merge(config.model_dump(), settings))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from exc
+    refuse_ignored_settings(made, settings)
+    return made
 
 
 def _inputs(inputs: Inputs) -> list[str | Path]:

@@ -21,7 +21,8 @@ from hygiene.errors import ConfigError
 from hygiene.io import columns as C
 
 __all__ = [
-    "DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "read_toml", "check_model_window", "ConfigError",
+    "DetectorSettings", "DedupSettings", "CleanConfig", "load_config", "refuse_ignored_settings", "read_toml",
+    "check_model_window", "ConfigError",
 ]
 
 
@@ -149,18 +150,26 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from exc
-    _refuse_settings_a_trained_detector_ignores(config.detector, data.get("detector", {}))
-    _refuse_detector_settings_without_a_detector(config, data)
+    refuse_ignored_settings(config, data)
     return config
+
+
+def refuse_ignored_settings(config: CleanConfig, given: dict[str, Any]) -> None:
+    """Settings `given` (a file, flags, the API's keywords) that the chosen detector would not read: an error,
+    not a run with something else than asked for. Checked on what was given, not in the models: a REST job
+    inherits the server's settings and may still choose another detector."""
+    detector = given.get("detector") or {}
+    if isinstance(detector, BaseModel):  # the API takes a DetectorSettings too: what was set in it was given
+        detector = detector.model_dump(exclude_unset=True)
+    _refuse_settings_a_trained_detector_ignores(config.detector, detector)
+    _refuse_detector_settings_without_a_detector(config, given)
 
 
 _DETECTOR_ONLY = {"threshold": None, "calibration": None, "remove_machine": True}  # and their defaults
 
 
 def _refuse_detector_settings_without_a_detector(config: CleanConfig, given: dict[str, Any]) -> None:
-    """A threshold, calibration or `remove_machine = false` given with detector kind "none" (which scores
-    nothing) would be silently ignored; say so instead. Given settings only: a REST job on a server with a
-    threshold may still ask for a dedup-only run."""
+    """A threshold, calibration or `remove_machine = false` given with detector kind "none", which scores nothing."""
     if config.detector.kind != "none":
         return
     for key, default in _DETECTOR_ONLY.items():
@@ -175,9 +184,7 @@ _TRAINED_OWN = ("model", "max_tokens", "normalize")  # what a model directory fi
 
 
 def _refuse_settings_a_trained_detector_ignores(settings: DetectorSettings, given: dict[str, Any]) -> None:
-    """A scorer, window or normalisation given (file or flag) beside a trained detector, which reads its own
-    directory's: an error, not a run with something else than asked for. Checked here, not in DetectorSettings:
-    a REST job inherits the server's window and may still choose a trained detector."""
+    """A scorer, window or normalisation given beside a trained detector, which reads its own directory's."""
     if settings.kind in ("zeroshot", "binoculars", "none"):
         return
     for key in _TRAINED_OWN:

@@ -12,8 +12,8 @@ import pytest
 from test_cli import hygiene
 
 import hygiene as api
-from hygiene.config import load_config
-from hygiene.errors import ShardError, ThresholdError
+from hygiene.config import DetectorSettings, load_config
+from hygiene.errors import ConfigError, ShardError, ThresholdError
 from hygiene.risk import RiskOptions
 from hygiene.risk.assess import check_inputs
 
@@ -105,3 +105,14 @@ def test_a_run_that_can_find_nothing_is_refused(shard):
                      cwd=shard), "nothing to find")
     assert not (shard / "o").exists()
 
+
+
+@pytest.mark.parametrize("settings, what", [
+    ({"detector": {"kind": "none"}, "threshold": 1.0}, "`threshold` = 1.0 has no effect"),
+    ({"detector": {"kind": "features", "max_tokens": 64}}, "`max_tokens` = 64 is not read by the 'features'"),
+    ({"detector": DetectorSettings(kind="features", max_tokens=64)}, "`max_tokens` = 64 is not read"),
+])
+def test_the_python_api_refuses_what_the_detector_would_not_read(shard, settings, what):
+    with pytest.raises(ConfigError, match=what):
+        api.clean([shard / "a.parquet"], shard / "o", **settings)
+    assert not (shard / "o").exists()
