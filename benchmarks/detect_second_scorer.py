@@ -47,10 +47,13 @@ def sample(per_class: int, per_domain: int, domains) -> dict[str, tuple[list[str
 
 
 def score(model: str | None, data, max_tokens: int, done: dict) -> dict[str, dict[str, np.ndarray]]:
-    """Both scorers' statistics of every sample not in ``done`` (the saved scores), added to it."""
+    """``model``'s statistics of every sample not in ``done`` (its saved scores), added to it."""
     from detectors.lm import load_causal_lm
     from detectors.zeroshot import ZeroShotDetector
 
+    stale = [name for name in data if name in done and len(done[name]["likelihood"]) != len(data[name][0])]
+    if stale:  # saved for another sample size: never mix them
+        raise SystemExit(f"saved scores of {', '.join(stale)} are for another sample size; use another --scores")
     todo = [name for name in data if name not in done]
     if not todo:
         return done
@@ -130,9 +133,12 @@ def main() -> None:
     parser.add_argument("--per-domain", type=int, default=80, help="documents per human domain")
     parser.add_argument("--max-tokens", type=int, default=192)
     parser.add_argument("--confirm", action="store_true", help=f"also the domains {', '.join(CONFIRM)}")
-    parser.add_argument("--scores", type=Path, default=REPO / ".cache" / "second-scorer.npz",
-                        help="saved scores: read, and what is missing scored and added")
+    parser.add_argument("--scores", type=Path, default=None,
+                        help="saved scores: read, and what is missing scored and added (default: "
+                             ".cache/second-scorer-PERCLASS-PERDOMAIN-MAXTOKENS.npz)")
     args = parser.parse_args()
+    args.scores = args.scores or REPO / ".cache" / (
+        f"second-scorer-{args.per_class}-{args.per_domain}-{args.max_tokens}.npz")  # one file a sample and window
     domains = DOMAINS + (CONFIRM if args.confirm else ())
     data = sample(args.per_class, args.per_domain, domains)
     saved = {"first": {}, "second": {}}
