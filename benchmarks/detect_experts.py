@@ -37,7 +37,9 @@ from detect_features import (  # noqa: E402
     build_reference,
     candidate,
     evaluate,
+    split_scorer,
     summary_row,
+    use_second_scorer,
 )
 
 from detectors.calibration import threshold_at_fpr  # noqa: E402
@@ -46,7 +48,7 @@ from detectors.supervised import fit, head_logits  # noqa: E402
 
 FPR = 0.05
 EXTRA = ("wikitext2_valid", "package_docs", "package_docstrings", "manpages_a")
-DOMAINS = ("wikitext2_test", "python_docs", "manpages_b", "gnu_info")
+DOMAINS = ("wikitext2_test", "python_docs", "manpages_b", "gnu_info", "perl_pod")
 SHARED = (*GPT_SETS, *BASE_SETS)
 
 
@@ -128,13 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-offset-fpr", type=float, nargs="+", default=[FPR],
                         help="the base-model expert's own threshold, as a human FPR (lower: it speaks up less)")
     parser.add_argument("--base-rows", type=int, default=400, help="first N rows of each base-model set")
+    parser.add_argument("--second", action="append", default=[], metavar="NAME=PATH",
+                        help="a second scorer (as detect_features.py --second): its families as NAME.family")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
+    for spec in args.second:
+        use_second_scorer(spec)
     chat, bases = candidate(args.chat), [candidate(b) for b in args.base]
-    families = sorted({f for c in (chat, *bases) for f in c.families})
+    families = sorted({f for c in (chat, *bases) for f in c.families if not split_scorer(f)[0]})
     start = time.perf_counter()
-    bench = Bench([*SHARED, *DOMAINS, *EXTRA], build_reference("wikitext-valid+packages+docstrings"),
-                  families_contexts(families), args.base_rows)
+    reference = "wikitext-valid+packages+docstrings"
+    bench = Bench([*SHARED, *DOMAINS, *EXTRA], build_reference(reference), families_contexts(families) or ("raw",),
+                  args.base_rows, reference)
     print(f"extras {', '.join(EXTRA)}; setup {time.perf_counter() - start:.0f} s\n\n{HEADER}", flush=True)
     results = {}
     for base in bases:

@@ -62,16 +62,50 @@ _SINGLES = ("likelihood", "log_rank", "fast_detectgpt", "chat_likelihood", "chat
             "rare_minus_common")
 
 
+def split_scorer(name: str) -> tuple[str, str]:
+    """``"gemma.dist"`` -> ``("gemma", "dist")``; ``"dist"`` -> ``("", "dist")`` (the default scorer)."""
+    scorer, _, base = name.rpartition(".")
+    return scorer, base
+
+
+def _known_family(family: str) -> bool:
+    scorer, base = split_scorer(family)
+    return base in FAMILIES and (not scorer or scorer in SECOND_SCORERS)
+
+
 def candidate(name: str) -> Candidate:
-    """A single feature by name (one of _SINGLES), or a head ``head:FAM+FAM...`` / ``mlp:FAM+FAM...``."""
-    if name in _SINGLES:
+    """A single feature by name (one of _SINGLES), or a head ``head:FAM+FAM...`` / ``mlp:FAM+FAM...``.
+
+    A family or single feature of a second scorer (``--second NAME=PATH``) is written ``NAME.family`` /
+    ``NAME.feature``, e.g. ``gemma.lrr`` or ``head:chat+zeroshot+gemma.zeroshot``."""
+    scorer, base = split_scorer(name)
+    if base in _SINGLES or (scorer in SECOND_SCORERS and any(base in f for f in FAMILIES.values())):
+        if scorer and scorer not in SECOND_SCORERS:
+            raise ValueError(f"unknown scorer {scorer!r} in {name!r}: give it with --second {scorer}=PATH")
         return Candidate(name, feature=name)
     kind, _, spec = name.partition(":")
     families = tuple(spec.split("+"))
-    if kind not in ("head", "mlp") or not spec or any(f not in FAMILIES for f in families):
+    if kind not in ("head", "mlp") or not spec or not all(_known_family(f) for f in families):
         raise ValueError(f"unknown candidate {name!r}: a feature of {_SINGLES} or head:/mlp: with families joined "
-                         f"by + from {sorted(FAMILIES)}")
+                         f"by + from {sorted(FAMILIES)} (a second scorer's as NAME.family)")
     return Candidate(name, families, hidden=16 if kind == "mlp" else 0)
+
+
+# Second scorers by prefix -> (token-cache model key, tokenizer source); filled by use_second_scorer.
+SECOND_SCORERS: dict[str, tuple[str, str]] = {}
+
+
+def use_second_scorer(spec: str) -> str:
+    """Register ``NAME=PATH`` (a model whose per-token arrays token_cache.py cached with ``--model PATH``)."""
+    from token_cache import model_key
+
+    from detectors.lm import _resolve_source
+
+    name, _, path = spec.partition("=")
+    if not name.isidentifier() or not path:
+        raise ValueError(f"--second takes NAME=PATH (e.g. gemma=gemma-3-270m.gguf), got {spec!r}")
+    SECOND_SCORERS[name] = (model_key(Path(path)), _resolve_source(path, None)[0])
+    return name
 
 
 CANDIDATES = {name: candidate(name) for name in (
@@ -81,20 +115,33 @@ CANDIDATES = {name: candidate(name) for name in (
 
 
 class Bench:
-    """Features of every set, computed once per family from the token cache."""
+    """Features of every set, computed once per family from the token cache.
 
-    def __init__(self, sets: list[str], reference, contexts: tuple[str, ...] = ("raw",), base_rows: int = 0) -> None:
-        self.reference = reference
-        self.boundary = sentence_ends(_tokenizer())
+    With second scorers registered (``use_second_scorer``), every set is cut to the rows every scorer has
+    cached, so all candidates are measured on the same rows."""
+
+    def __init__(self, sets: list[str], reference, contexts: tuple[str, ...] = ("raw",), base_rows: int = 0,
+                 second_reference: str | None = None) -> None:
+        self.reference = {"": reference}
+        self.boundary = {"": sentence_ends(_tokenizer())}
+        for scorer, (_, source) in SECOND_SCORERS.items():
+            self.boundary[scorer] = sentence_ends(_tokenizer(source))
+            self.reference[scorer] = build_reference(second_reference, source) if second_reference else None
         self.data = {}
         for name in sets:
             arrays, labels, texts = load(name, contexts)
-            if base_rows and name in BASE_SETS and len(texts) > base_rows:
-                arrays, labels, texts = arrays.take(list(range(base_rows))), labels[:base_rows], texts[:base_rows]
+            second = {scorer: load(name, ("raw",), key)[0] for scorer, (key, _) in SECOND_SCORERS.items()}
+            n = min([len(texts), *(a.size for a in second.values())])
+            if base_rows and name in BASE_SETS:
+                n = min(n, base_rows)
+            if n < len(texts):
+                arrays, labels, texts = arrays.take(list(range(n))), labels[:n], texts[:n]
             if len(set(labels.tolist())) < (1 if name in HUMAN_ONLY else 2):
                 print(f"{name}: not enough rows scored in contexts {contexts} yet; left out", flush=True)
                 continue
-            self.data[name] = {"arrays": arrays, "labels": labels, "keys": np.array([t[:60] for t in texts])}
+            arrays_of = {"": arrays, **{k: a.take(list(range(n))) for k, a in second.items()}}
+            self.data[name] = {"arrays": arrays, "arrays_of": arrays_of, "labels": labels,
+                               "keys": np.array([t[:60] for t in texts])}
         self.sets = list(self.data)
         self._features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
 
@@ -102,29 +149,39 @@ class Bench:
         out = {}
         for family in families:
             if (name, family) not in self._features:
-                self._features[name, family] = compute_features(self.data[name]["arrays"], (family,),
-                                                                reference=self.reference, boundary=self.boundary)
+                scorer, base = split_scorer(family)
+                arrays = self.data[name]["arrays_of"][scorer] if scorer else self.data[name]["arrays"]
+                columns = compute_features(arrays, (base,), reference=self.reference[scorer],
+                                           boundary=self.boundary[scorer])
+                prefix = f"{scorer}." if scorer else ""
+                self._features[name, family] = {prefix + k: v for k, v in columns.items()}
             out.update(self._features[name, family])
         return out
 
     def matrix(self, name: str, candidate: Candidate) -> np.ndarray:
         feats = self.features(name, candidate.families)
-        names = candidate.only or feature_names(candidate.families)
+        names = candidate.only or [n for f in candidate.families for n in scorer_feature_names(f)]
         return np.column_stack([feats[n] for n in names])
 
     def single(self, name: str, candidate: Candidate) -> np.ndarray:
-        family = next(f for f in FAMILIES if candidate.feature in
-                      feature_names((f,)))
-        return candidate.sign * self.features(name, (family,))[candidate.feature]
+        scorer, feature = split_scorer(candidate.feature)
+        family = next(f for f in FAMILIES if feature in feature_names((f,)))
+        return candidate.sign * self.features(name, (f"{scorer}.{family}" if scorer else family,))[candidate.feature]
 
 
-def _tokenizer():
+def scorer_feature_names(family: str) -> tuple[str, ...]:
+    """Feature names of ``family`` (``NAME.family`` -> ``NAME.feature`` for a second scorer's)."""
+    scorer, base = split_scorer(family)
+    return tuple(f"{scorer}.{n}" if scorer else n for n in feature_names((base,)))
+
+
+def _tokenizer(source: str | None = None):
+    """The default scorer's tokenizer, or the one at ``source`` (a second scorer's model directory)."""
     from transformers import AutoTokenizer
 
     from detectors.lm import _resolve_source
 
-    source, _ = _resolve_source(None, None)
-    return AutoTokenizer.from_pretrained(source)
+    return AutoTokenizer.from_pretrained(source or _resolve_source(None, None)[0])
 
 
 def train_and_threshold(bench: Bench, candidate: Candidate, train_sets: list[str], drop_keys: set[str],
@@ -321,9 +378,10 @@ REFERENCES = ("wikitext-valid", "wikitext-valid+packages", "wikitext-valid+packa
               "packages+docstrings")
 
 
-def build_reference(source: str):
+def build_reference(source: str, tokenizer_source: str | None = None):
     """A trigram model of human text never scored here: the first half of WikiText-2 *valid*, and/or the
-    "reference" half of the installed packages' READMEs (hygiene.package_text; package_docs is the other half)."""
+    "reference" half of the installed packages' READMEs (hygiene.package_text; package_docs is the other half),
+    in the default scorer's tokens or those of the tokenizer at ``tokenizer_source``."""
     from detect_corpora import detokenize, package_docstrings, wikitext_lines
 
     from detectors.ngram import NgramModel
@@ -332,7 +390,7 @@ def build_reference(source: str):
 
     if source not in REFERENCES:
         raise ValueError(source)
-    tok = _tokenizer()
+    tok = _tokenizer(tokenizer_source)
     docs, parts = [], []
     if source.startswith("wikitext-valid"):
         lines = [detokenize(line).replace("<unk>", "").strip() for line in wikitext_lines("valid", "first")]
@@ -374,15 +432,20 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"also measure FPR on the confirmation human domain(s) {', '.join(CONFIRM_HUMAN)}")
     parser.add_argument("--domain-check", nargs="*", default=[], metavar="CANDIDATE",
                         help="also measure detectors.domain.domain_check with these candidates' scores")
+    parser.add_argument("--second", action="append", default=[], metavar="NAME=PATH",
+                        help="a second scorer whose arrays token_cache.py --model PATH cached; its families and "
+                             "features are then candidates as NAME.family / NAME.feature (rows: those both cached)")
     args = parser.parse_args(argv)
+    for spec in args.second:
+        use_second_scorer(spec)
     sets = [*(args.sets or [*detect_sets(), *HUMAN_DOMAINS]), *(e for e in args.extra if e not in (args.sets or [])),
             *(CONFIRM_HUMAN if args.confirm else ())]
     start = time.perf_counter()
     reference = build_reference(args.reference)
     chosen = [candidate(name) for name in [*args.candidates, *args.domain_check]]
-    families = {f for c in chosen for f in c.families} | {
-        f for c in chosen if c.feature for f in FAMILIES if c.feature in FAMILIES[f]}
-    bench = Bench(sets, reference, families_contexts(sorted(families)), args.base_rows)
+    families = {split_scorer(f)[1] for c in chosen for f in c.families if not split_scorer(f)[0]} | {
+        f for c in chosen if c.feature and not split_scorer(c.feature)[0] for f in FAMILIES if c.feature in FAMILIES[f]}
+    bench = Bench(sets, reference, families_contexts(sorted(families)) or ("raw",), args.base_rows, args.reference)
     if args.max_tokens:
         for d in bench.data.values():
             d["arrays"] = d["arrays"].head(args.max_tokens)

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from detect_corpora import HUMAN_DOMAINS, detect_sets  # noqa: E402
-from detect_features import Bench, build_reference, candidate, train_and_threshold  # noqa: E402
+from detect_features import Bench, build_reference, candidate, train_and_threshold, use_second_scorer  # noqa: E402
 
 from hygiene.risk.prevalence import estimate_prevalence  # noqa: E402
 
@@ -101,9 +101,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="threshold rule on the training human rows' out-of-fold scores (detect_features.py)")
     parser.add_argument("--base-rows", type=int, default=0,
                         help="first N rows of each base-model set at most (0 = every cached row; default 0)")
+    parser.add_argument("--second", action="append", default=[], metavar="NAME=PATH",
+                        help="a second scorer (as detect_features.py --second): its families as NAME.family")
     args = parser.parse_args(argv)
+    for spec in args.second:
+        use_second_scorer(spec)
     start = time.perf_counter()
-    bench = Bench([*detect_sets(), *args.extra], build_reference("wikitext-valid"), base_rows=args.base_rows)
+    bench = Bench([*detect_sets(), *args.extra], build_reference("wikitext-valid"), base_rows=args.base_rows,
+                  second_reference="wikitext-valid")
     train = [s for s in bench.sets if s.startswith(REFERENCE_SIDE)]
     for name in args.candidate:
         sets, threshold = scores_by_set(bench, candidate(name), train, args.fpr, tuple(args.extra), args.rule)

@@ -6,7 +6,10 @@ The sets share many human rows (every xsum set holds the same 150 human articles
 each saved atomically as it finishes: a stopped run resumes where it was. ``load(name)`` returns the set's
 :class:`TokenArrays` (row i = text i) and labels.
 
-    nice -n 10 .venv/bin/python benchmarks/token_cache.py [--sets NAME ...] [--part 128]
+    nice -n 10 .venv/bin/python benchmarks/token_cache.py [--sets NAME ...] [--part 128] [--model PATH.gguf]
+
+``--model`` scores with another causal LM (e.g. Gemma 3 270M, benchmarks/detect_second_scorer.py): its pools
+are keyed by the model file's name too, so each scorer keeps its own arrays; ``load(..., model=NAME)`` reads them.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def pool_dir(contexts: tuple[str, ...]) -> Path:
-    settings = {"contexts": list(contexts), **SETTINGS}
+def pool_dir(contexts: tuple[str, ...], model: str | None = None) -> Path:
+    """One folder per scorer configuration; the default scorer's key has no model (the pools predate it)."""
+    settings = {"contexts": list(contexts), **SETTINGS, **({"model": model} if model else {})}
     return CACHE / f"pool-{hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]}"
 
 
@@ -67,9 +71,9 @@ def unique_texts(names: list[str], rows: dict[str, int] | None = None) -> list[s
 class Pool:
     """Every scored part of one pool, indexed by text key."""
 
-    def __init__(self, contexts: tuple[str, ...]) -> None:
+    def __init__(self, contexts: tuple[str, ...], model: str | None = None) -> None:
         parts, keys = [], []
-        for path in sorted(pool_dir(contexts).glob("part-*.npz")):
+        for path in sorted(pool_dir(contexts, model).glob("part-*.npz")):
             parts.append(TokenArrays.load(path))
             keys.extend(json.loads(path.with_suffix(".json").read_text())["keys"])
         self.contexts = contexts
@@ -80,8 +84,8 @@ class Pool:
 class Store:
     """Per-token arrays of any text from whichever pool has the fields asked for."""
 
-    def __init__(self) -> None:
-        self.pools = [Pool(c) for c in POOLS]
+    def __init__(self, model: str | None = None) -> None:
+        self.pools = [Pool(c, model) for c in POOLS]
 
     def has(self, key: str, contexts: tuple[str, ...]) -> bool:
         return all(any(c in p.contexts and key in p.row for p in self.pools) for c in contexts)
@@ -119,26 +123,26 @@ def _only(arrays: TokenArrays, context: str) -> TokenArrays:
     return arrays
 
 
-_STORE: Store | None = None
+_STORES: dict[str | None, Store] = {}
 
 
-def load(name: str, contexts: tuple[str, ...] = ("raw",)) -> tuple[TokenArrays, np.ndarray, list[str]]:
+def load(name: str, contexts: tuple[str, ...] = ("raw",), model: str | None = None,
+         ) -> tuple[TokenArrays, np.ndarray, list[str]]:
     """The set's per-token arrays (row i = text i), labels and texts: the longest prefix of the set's rows
-    scored in every context asked for (the base-model sets may be scored in part, see ``--base-rows``)."""
-    global _STORE
-    if _STORE is None:
-        _STORE = Store()
+    scored in every context asked for (the base-model sets may be scored in part, see ``--base-rows``), by the
+    default scorer or by ``model`` (the name of the file ``--model`` scored with)."""
+    store = _STORES.get(model) or _STORES.setdefault(model, Store(model))
     texts, labels = load_set(name)
-    n = next((i for i, t in enumerate(texts) if not _STORE.has(text_key(t), contexts)), len(texts))
-    return _STORE.take(texts[:n], contexts), labels[:n], texts[:n]
+    n = next((i for i, t in enumerate(texts) if not store.has(text_key(t), contexts)), len(texts))
+    return store.take(texts[:n], contexts), labels[:n], texts[:n]
 
 
-def score_pool(scorer, names: list[str], part: int, rows: dict[str, int]) -> None:
+def score_pool(scorer, names: list[str], part: int, rows: dict[str, int], model: str | None = None) -> None:
     """Score every distinct text of ``names`` (the first ``rows[name]`` rows where given) not scored in the
     scorer's contexts yet (by this pool or one with more contexts)."""
-    folder = pool_dir(scorer.contexts)
+    folder = pool_dir(scorer.contexts, model)
     folder.mkdir(parents=True, exist_ok=True)
-    store = Store()
+    store = Store(model)
     done = {k for p in store.pools if set(scorer.contexts) <= set(p.contexts) for k in p.row}
     texts = [t for t in unique_texts(names, rows) if text_key(t) not in done]
     k = len(list(folder.glob("part-*.npz")))
@@ -176,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=0, help="first N rows of every set (0 = all; default 0)")
     parser.add_argument("--base-rows", type=int, default=400,
                         help="first N rows of each 1000-row base-model set (0 = all; default 400)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="score with this causal LM (a .gguf file or model directory) instead of the default; "
+                             "raw context only unless it has a chat template")
+    parser.add_argument("--max-tokens", type=int, default=SETTINGS["max_tokens"],
+                        help=f"window of a --model scorer (default {SETTINGS['max_tokens']}; the default scorer's "
+                             "pools are always at the default)")
     args = parser.parse_args(argv)
     import torch
 
@@ -183,15 +193,23 @@ def main(argv: list[str] | None = None) -> int:
     from detectors.tokens import TokenScorer
 
     print(f"torch threads {torch.get_num_threads()}", flush=True)
-    scorer = TokenScorer(load_causal_lm(), contexts=tuple(args.contexts), max_tokens=SETTINGS["max_tokens"],
+    model = model_key(args.model, args.max_tokens) if args.model else None
+    if not args.model and args.max_tokens != SETTINGS["max_tokens"]:
+        parser.error("--max-tokens applies to a --model scorer only")
+    scorer = TokenScorer(load_causal_lm(args.model), contexts=tuple(args.contexts), max_tokens=args.max_tokens,
                          batch_size=args.batch_size, normalize=SETTINGS["normalize"],
                          chat_prompt=SETTINGS["chat_prompt"])
     names = args.sets or list(ORDER)
     rows = dict.fromkeys(names, args.rows) if args.rows else {}
     if args.base_rows:
         rows.update({name: min(args.base_rows, rows.get(name) or args.base_rows) for name in BASE})
-    score_pool(scorer, names, args.part, rows)
+    score_pool(scorer, names, args.part, rows, model)
     return 0
+
+
+def model_key(path: Path, max_tokens: int = SETTINGS["max_tokens"]) -> str:
+    """How ``load(model=...)`` names a ``--model`` scorer's pools: the file's name, and its window if not 512."""
+    return path.name if max_tokens == SETTINGS["max_tokens"] else f"{path.name}@{max_tokens}"
 
 
 if __name__ == "__main__":
