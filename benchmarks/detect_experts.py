@@ -63,7 +63,7 @@ def worst_domain(scores: dict[str, np.ndarray], bench: Bench, fpr: float) -> flo
 
 def expert(bench: Bench, cand, train_sets: list[str], drop: set[str], offset_fpr: float):
     """A head on ``train_sets`` + EXTRA (rows of articles in ``drop`` removed): (score function, per-set
-    out-of-fold scores, its own worst-domain threshold at ``offset_fpr``)."""
+    out-of-fold scores, its own worst-domain threshold at ``offset_fpr``, the fit itself)."""
     names = [*train_sets, *EXTRA]
     xs, ys, gs, masks = [], [], [], {}
     for g, name in enumerate(names):
@@ -84,13 +84,14 @@ def expert(bench: Bench, cand, train_sets: list[str], drop: set[str], offset_fpr
         start += masks[name].sum()
     head = result.head
     return (lambda name: head_logits(head, np.nan_to_num(bench.matrix(name, cand)))), oof, worst_domain(
-        oof, bench, offset_fpr)
+        oof, bench, offset_fpr), result
 
 
 def experts(bench: Bench, chat, base, train_shared: list[str], drop: set[str], base_offset: float):
     """(score function, threshold) of the two-expert detector trained on ``train_shared``."""
-    chat_fn, chat_oof, chat_thr = expert(bench, chat, [s for s in train_shared if s in GPT_SETS], drop, FPR)
-    base_fn, base_oof, base_thr = expert(bench, base, [s for s in train_shared if s in BASE_SETS], drop, base_offset)
+    chat_fn, chat_oof, chat_thr, _ = expert(bench, chat, [s for s in train_shared if s in GPT_SETS], drop, FPR)
+    base_fn, base_oof, base_thr, _ = expert(bench, base, [s for s in train_shared if s in BASE_SETS], drop,
+                                            base_offset)
 
     def score(name: str, a=None, b=None) -> np.ndarray:
         a = chat_fn(name) if a is None else a

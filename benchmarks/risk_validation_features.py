@@ -28,7 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from detect_corpora import HUMAN_DOMAINS, detect_sets  # noqa: E402
-from detect_features import Bench, build_reference, candidate, train_and_threshold, use_second_scorer  # noqa: E402
+from detect_features import (  # noqa: E402
+    REFERENCES,
+    Bench,
+    build_reference,
+    candidate,
+    train_and_threshold,
+    use_second_scorer,
+)
 
 from hygiene.risk.prevalence import estimate_prevalence  # noqa: E402
 
@@ -37,9 +44,10 @@ REFERENCE_SIDE, CORPUS_SIDE = "xsum", "writing"
 
 
 def scores_by_set(bench: Bench, candidate, train_sets: list[str], fpr: float, extra: tuple[str, ...],
-                  rule: str = "pooled"):
-    """Per shared set: human and machine scores of a detector trained on ``train_sets``; and its threshold."""
-    score_fn, threshold = train_and_threshold(bench, candidate, train_sets, set(), fpr, extra, rule)
+                  rule: str = "pooled", trained=None):
+    """Per shared set: human and machine scores of a detector trained on ``train_sets``; and its threshold
+    (``trained``: a (score function, threshold) pair already fitted on them)."""
+    score_fn, threshold = trained or train_and_threshold(bench, candidate, train_sets, set(), fpr, extra, rule)
     sets = {}
     for name in bench.sets:
         if name in HUMAN_DOMAINS or name in extra:
@@ -91,7 +99,9 @@ def cross_domain(sets: dict, size: int, repeats: int, threshold: float, seed: in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--candidate", nargs="+", default=["likelihood"])
+    parser.add_argument("--candidate", nargs="+", default=["likelihood"],
+                        help="zero-shot features or heads of detect_features.py, or experts:CHAT,BASE,OFFSET_FPR "
+                             "(the two-expert detector of detect_experts.py; it trains with its own extras)")
     parser.add_argument("--size", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--fpr", type=float, default=0.05)
@@ -103,15 +113,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="first N rows of each base-model set at most (0 = every cached row; default 0)")
     parser.add_argument("--second", action="append", default=[], metavar="NAME=PATH",
                         help="a second scorer (as detect_features.py --second): its families as NAME.family")
+    parser.add_argument("--reference", choices=REFERENCES, default="wikitext-valid",
+                        help="human text of the reference-model families (default %(default)s)")
     args = parser.parse_args(argv)
     for spec in args.second:
         use_second_scorer(spec)
     start = time.perf_counter()
-    bench = Bench([*detect_sets(), *args.extra], build_reference("wikitext-valid"), base_rows=args.base_rows,
-                  second_reference="wikitext-valid")
+    bench = Bench([*detect_sets(), *args.extra], build_reference(args.reference), base_rows=args.base_rows,
+                  second_reference=args.reference)
     train = [s for s in bench.sets if s.startswith(REFERENCE_SIDE)]
     for name in args.candidate:
-        sets, threshold = scores_by_set(bench, candidate(name), train, args.fpr, tuple(args.extra), args.rule)
+        trained = None
+        if name.startswith("experts:"):  # experts:CHAT,BASE,OFFSET_FPR (benchmarks/detect_experts.py)
+            from detect_experts import experts
+
+            chat, base, offset = name.removeprefix("experts:").split(",")
+            trained = experts(bench, candidate(chat), candidate(base), train, set(), float(offset))
+        sets, threshold = scores_by_set(bench, None if trained else candidate(name), train, args.fpr,
+                                        tuple(args.extra), args.rule, trained)
         size, n_h, n_m, rows = cross_domain(sets, args.size, args.repeats, threshold, args.seed)
         print(f"### {name}, cross-domain: corpora of {size} stories docs; reference {n_h} human + {n_m} machine "
               f"news scores; detector trained on {', '.join(train + list(args.extra))}; rule {args.rule}, "
