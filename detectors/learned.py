@@ -187,9 +187,14 @@ def _read_meta(model_dir: Path) -> dict:
 
 
 def _load_scorer(scorer: str, device: str | None):
-    from .lm import default_model_path, load_causal_lm
+    """The LM a model directory names as its scorer: the offline default (recorded by its file stem), a
+    packaged scorer (:data:`detectors.lm.PACKAGED_SCORERS`, by its file stem) or what was loaded (hub name,
+    directory, .gguf path)."""
+    from .lm import PACKAGED_SCORERS, default_model_path, load_causal_lm, packaged_model_path
 
-    try:  # the offline default is recorded by its file stem; anything else by what was loaded
+    if scorer in PACKAGED_SCORERS:
+        return load_causal_lm(str(packaged_model_path(scorer)), device=device)
+    try:
         default = default_model_path().stem
     except ModuleNotFoundError:
         default = None
