@@ -8,7 +8,8 @@ is new is what it reads. A model directory holds ``model.onnx``, ``detector.json
 out-of-fold metrics, calibration, threshold) and, when a family of ``NEEDS_REFERENCE`` is used,
 ``reference.npz``: the human-text n-gram model built at training time from text the user supplied (with the
 general-English unigram of :mod:`detectors.wordfreq_ref` for ``general``, ``rarity`` and ``memo``). The
-directory alone is enough to load it: :func:`load_trained` opens either format.
+directory alone is enough to load it: :func:`load_trained` opens any format, the two-expert directories of
+:mod:`detectors.experts` included.
 """
 
 from __future__ import annotations
@@ -149,7 +150,10 @@ class FeatureDetector:
     def statistics(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Zero-shot statistics, every feature, ``supervised`` (logit) and ``p_machine``, from one pass per
         context; NaN for unscorable texts (with ``reason``)."""
-        arrays = self.scorer.arrays(texts)
+        return self.statistics_of(self.scorer.arrays(texts))
+
+    def statistics_of(self, arrays) -> dict[str, np.ndarray]:
+        """:meth:`statistics` from the per-token arrays of this detector's scorer (``self.scorer.arrays``)."""
         zeroshot = compute_features(arrays, ("zeroshot",))
         features = compute_features(arrays, self.config.families, reference=self.reference,
                                     boundary=self._boundary)
@@ -167,29 +171,43 @@ class FeatureDetector:
 
 def load_trained(model_dir: str | Path, **kwargs):
     """The detector of a model directory from ``hygiene train-detector``, whichever format it has."""
+    from .experts import FORMAT as EXPERTS_FORMAT
+    from .experts import ExpertsDetector
     from .supervised import FORMAT as SUPERVISED_FORMAT
     from .supervised import SupervisedDetector
 
     fmt = _read_meta(Path(model_dir)).get("format")
     if fmt == FORMAT:
         return FeatureDetector(model_dir, **kwargs)
+    if fmt == EXPERTS_FORMAT:
+        return ExpertsDetector(model_dir, **kwargs)
     if fmt == SUPERVISED_FORMAT:
         return SupervisedDetector(model_dir, **kwargs)
     raise ValueError(f"{model_dir}: unknown model format {fmt!r}")
 
 
 def _read_meta(model_dir: Path) -> dict:
+    """detector.json of a model directory; a head's formats also need model.onnx (an experts directory keeps
+    its heads in its sub-directories)."""
+    from .experts import FORMAT as EXPERTS_FORMAT
+
     meta_path = model_dir / "detector.json"
-    if not meta_path.is_file() or not (model_dir / "model.onnx").is_file():
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else None
+    if meta is None or (meta.get("format") != EXPERTS_FORMAT and not (model_dir / "model.onnx").is_file()):
         raise FileNotFoundError(f"{model_dir} is not a trained model directory (needs detector.json and "
                                 "model.onnx; create one with `hygiene train-detector`)")
-    return json.loads(meta_path.read_text(encoding="utf-8"))
+    return meta
 
 
 def _load_scorer(scorer: str, device: str | None):
-    from .lm import default_model_path, load_causal_lm
+    """The LM a model directory names as its scorer: the offline default (recorded by its file stem), a
+    packaged scorer (:data:`detectors.lm.PACKAGED_SCORERS`, by its file stem) or what was loaded (hub name,
+    directory, .gguf path)."""
+    from .lm import PACKAGED_SCORERS, default_model_path, load_causal_lm, packaged_model_path
 
-    try:  # the offline default is recorded by its file stem; anything else by what was loaded
+    if scorer in PACKAGED_SCORERS:
+        return load_causal_lm(str(packaged_model_path(scorer)), device=device)
+    try:
         default = default_model_path().stem
     except ModuleNotFoundError:
         default = None

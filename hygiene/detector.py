@@ -11,6 +11,9 @@ in a REST job) names it:
   head, its P(machine) calibration and its threshold; the head reads the zero-shot statistics of one pass
   (format ``corpus-hygiene-supervised``) or, trained with ``--features``, the per-token feature families of
   :mod:`detectors.features`, one pass per context (``corpus-hygiene-features``, :mod:`detectors.learned`);
+  or it holds no head of its own but feature model directories as experts, the larger of their shifted
+  logits deciding (``corpus-hygiene-experts``, :mod:`detectors.experts`; its ``features`` entry names the
+  first expert's scorer and the longest window);
 - ``none``: no model is loaded at all; the pipeline only deduplicates.
 
 A detector has ``name`` and ``statistics(texts) -> dict[str, np.ndarray]``. :class:`Scoring` says, without
@@ -155,7 +158,8 @@ def _load_trained(path: Path, *, lm, device: str | None, batch_size: int) -> Det
         lm = None  # trained on another scorer: let the directory load its own
     try:
         return load_trained(path, lm=lm, device=device, batch_size=batch_size)
-    except (ValueError, FileNotFoundError) as exc:  # unknown format or version, scorer mismatch, no model.onnx
+    # unknown format or version, scorer mismatch, no model.onnx, a packaged scorer whose package is not installed
+    except (ValueError, FileNotFoundError, ModuleNotFoundError) as exc:
         raise ConfigError(f"model directory {path}: {exc}") from exc
 
 

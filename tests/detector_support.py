@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,21 @@ HUMAN = ["the river rose after days of rain and the town council met to plan", "
 MACHINE = ["Certainly! Here is a concise overview of the key benefits of regular exercise for health.",
            "In conclusion, effective communication is essential for fostering collaboration and success.",
            "Sure! Below is a brief summary of the main points discussed in the article above."]
+
+
+_WORDS = ["".join(random.Random(i).choices("aeioubcdfghklmnprstvw", k=3 + i % 6)) for i in range(600)]
+_FLUENT = [f"{s} {v}." for s in ("The weather", "The old library", "Our small team", "The city council")
+           for v in ("opened early today", "was busy all week", "announced a new plan", "shared good news")]
+
+
+def random_words(rng: random.Random) -> str:
+    """A 'human' row of the tiny trained models: 20-30 made-up words (unpredictable to any LM)."""
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(20, 30))).capitalize() + "."
+
+
+def fluent(rng: random.Random) -> str:
+    """A 'machine' row of the tiny trained models: four stock sentences (predictable)."""
+    return " ".join(rng.choice(_FLUENT) for _ in range(4))
 
 
 def tiny_training_rows() -> list[dict]:

