@@ -5,7 +5,8 @@ Methods, interleaved and repeated (best of ``--repeats`` kept, the least disturb
 - ``likelihood``: :class:`ZeroShotDetector` (one raw pass, the shipped default's path);
 - ``raw features``: :class:`TokenScorer` with the raw context + features ``zeroshot,dist`` (+ ``ref``);
 - ``raw + chat features``: both contexts + features ``zeroshot,dist,chat,cross`` (+ ``ref``);
-- a trained model directory (``--model-dir``), end to end through :func:`detectors.learned.load_trained`.
+- a trained model directory (``--model-dir``), end to end through :func:`detectors.learned.load_trained` (an
+  experts directory loads its second scorer too, so its cost includes that model's pass).
 
     nice -n 10 .venv/bin/python benchmarks/detect_feature_throughput.py --docs 48 --repeats 3
 """
@@ -75,13 +76,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{seconds / base:.2f}x |")
     arrays = both.arrays(texts[:8])
     families = [("zeroshot", "dist", "chat", "cross")]
-    if args.model_dir is not None:
+    if args.model_dir is not None and hasattr(trained, "config"):  # an experts directory has one per expert
         families.append(trained.config.families)
     for chosen in families:
         feature_only = time.perf_counter()
         for _ in range(20):
             compute_features(arrays, chosen, boundary=boundary,
-                             reference=trained.reference if args.model_dir is not None else None)
+                             reference=getattr(trained, "reference", None) if args.model_dir is not None else None)
         per_doc = (time.perf_counter() - feature_only) / 20 / 8
         print(f"\nfeature arithmetic alone for {','.join(chosen)} (numpy, from the per-token arrays): "
               f"{per_doc * 1e3:.2f} ms per document")

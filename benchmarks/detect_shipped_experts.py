@@ -44,8 +44,8 @@ from detect_features import (  # noqa: E402
     split_scorer,
     use_second_scorer,
 )
-from detectors.experts import save_experts_model  # noqa: E402
 
+from detectors.experts import save_experts_model  # noqa: E402
 from detectors.learned import NEEDS_REFERENCE, REFERENCE_FILE, FeatureConfig, load_trained, save_feature_model  # noqa: E402
 from detectors.probability import ProbabilityCalibration  # noqa: E402
 from detectors.reference import ReferenceScores  # noqa: E402
