@@ -41,7 +41,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from detect_corpora import EXTRA_HUMAN, detect_sets, load_set  # noqa: E402
-from detect_features import REFERENCES, Bench, _domain, build_reference, candidate  # noqa: E402
+from detect_features import (  # noqa: E402
+    REFERENCES,
+    SECOND_SCORERS,
+    Bench,
+    _domain,
+    build_reference,
+    candidate,
+    split_scorer,
+    use_second_scorer,
+)
 
 from detectors.calibration import threshold_at_fpr  # noqa: E402
 from detectors.learned import (  # noqa: E402
@@ -76,14 +85,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rule", choices=["pooled", "worst-domain"], default="worst-domain")
     parser.add_argument("--base-rows", type=int, default=400,
                         help="first N rows of each base-model set (0: all cached; default 400)")
+    parser.add_argument("--second", default=None, metavar="NAME=PATH",
+                        help="fit a head over this second scorer's families (NAME.family, from its token cache; "
+                             "rows: those both scorers cached); the directory then records that scorer")
     args = parser.parse_args(argv)
+    if args.second:
+        use_second_scorer(args.second)
     head = candidate(args.candidate)
-    if not head.families or "ref" in head.families:
-        parser.error(f"--candidate {args.candidate}: a head without the ref family")
+    prefixes = {split_scorer(f)[0] for f in head.families}
+    families = tuple(split_scorer(f)[1] for f in head.families)
+    if not head.families or "ref" in families or len(prefixes) != 1:
+        parser.error(f"--candidate {args.candidate}: a head of one scorer's families, without the ref family")
+    prefix = prefixes.pop()
+    scorer = Path(SECOND_SCORERS[prefix][0]).stem if prefix else SCORER
     # The trigram counts of the reference are third-party text in another form: never written to the repo.
     reference = build_reference(args.reference).unigram_only()
     sets = [*(args.sets or detect_sets()), *args.extra]
-    bench = Bench(sets, reference, base_rows=args.base_rows)
+    bench = Bench(sets, reference, base_rows=args.base_rows, second_reference=args.reference if prefix else None)
+    if prefix:
+        bench.reference[prefix] = bench.reference[prefix].unigram_only()
+    reference = bench.reference[prefix]
     xs, ys, gs, rows = [], [], [], {}
     for g, name in enumerate(bench.sets):
         x = bench.matrix(name, head)
@@ -110,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     source = (f"shared/data/detect/*.jsonl (the sets and first rows scored by benchmarks/token_cache.py: {rows}) "
               "and, human "
               f"only, {'; '.join(extras[e] for e in args.extra) or 'nothing'} via benchmarks/detect_shipped_model.py"
-              f" at commit {commit} (--candidate {args.candidate} --rule {args.rule}); SmolLM2-135M-Instruct Q4_1 "
+              f" at commit {commit} (--candidate {args.candidate} --rule {args.rule}); {scorer} "
               "dequantised to float32, CPU, 512 tokens")
-    needs_reference = any(f in NEEDS_REFERENCE for f in head.families)
-    config = FeatureConfig(scorer=SCORER, families=head.families, max_tokens=512,
+    needs_reference = any(f in NEEDS_REFERENCE for f in families)
+    config = FeatureConfig(scorer=scorer, families=families, max_tokens=512,
                            reference=REFERENCE_FILE if needs_reference else None)
     training = {"source": source, "rows": rows, "threshold_rule": args.rule, "n_rows": int(len(y)),
                 "n_human": int((y == 0).sum()),
@@ -121,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 "reference": reference.meta if needs_reference else None}
     save_feature_model(result, config, args.out, training, reference if needs_reference else None)
     reference = ReferenceScores(
-        detector=f"features:{args.out.name}", statistic="supervised", model=SCORER, max_tokens=512,
+        detector=f"features:{args.out.name}", statistic="supervised", model=scorer, max_tokens=512,
         human=tuple(float(v) for v in np.round(result.oof_logits[y == 0], 6)),
         machine=tuple(float(v) for v in np.round(result.oof_logits[y == 1], 6)),
         source="out-of-fold logits (leave one set out) of the training rows; " + source,

