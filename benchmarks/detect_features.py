@@ -449,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_tokens:
         for d in bench.data.values():
             d["arrays"] = d["arrays"].head(args.max_tokens)
+            d["arrays_of"] = {k: a.head(args.max_tokens) for k, a in d["arrays_of"].items()}  # every scorer's
     rows = ", ".join(f"{name} {len(d['labels'])}" for name, d in bench.data.items())
     print(f"reference: {reference.meta}; contexts {bench_contexts(bench)}; rows: {rows}; "
           f"setup {time.perf_counter() - start:.0f} s\n")
