@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -87,39 +88,52 @@ def expert(bench: Bench, cand, train_sets: list[str], drop: set[str], offset_fpr
         oof, bench, offset_fpr), result
 
 
-def experts(bench: Bench, chat, base, train_shared: list[str], drop: set[str], base_offset: float):
-    """(score function, threshold) of the two-expert detector trained on ``train_shared``."""
-    chat_fn, chat_oof, chat_thr, _ = expert(bench, chat, [s for s in train_shared if s in GPT_SETS], drop, FPR)
-    base_fn, base_oof, base_thr, _ = expert(bench, base, [s for s in train_shared if s in BASE_SETS], drop,
-                                            base_offset)
+@dataclass(frozen=True)
+class Experts:
+    """The two-expert detector trained on one split: each expert as :func:`expert` returns it (score function,
+    out-of-fold scores, offset, fit), the combined scores of the training rows and their threshold."""
 
-    def score(name: str, a=None, b=None) -> np.ndarray:
+    chat: tuple
+    base: tuple
+    training: dict[str, np.ndarray]
+    threshold: float
+
+    def score(self, name: str, a=None, b=None) -> np.ndarray:
+        """max(chat - its offset, base - its offset) on set ``name`` (``a``, ``b``: the experts' logits if known)."""
+        (chat_fn, _, chat_thr, _), (base_fn, _, base_thr, _) = self.chat, self.base
         a = chat_fn(name) if a is None else a
         b = base_fn(name) if b is None else b
         return np.maximum(a - chat_thr, b - base_thr)
 
+
+def experts(bench: Bench, chat, base, train_shared: list[str], drop: set[str], base_offset: float) -> Experts:
+    """The two-expert detector trained on ``train_shared``; its threshold at 5 % FPR, worst domain, on the
+    training rows' combined scores (an expert's out-of-fold logit where it was trained, its prediction elsewhere)."""
+    chat_part = expert(bench, chat, [s for s in train_shared if s in GPT_SETS], drop, FPR)
+    base_part = expert(bench, base, [s for s in train_shared if s in BASE_SETS], drop, base_offset)
+    pending = Experts(chat_part, base_part, {}, np.nan)
     training = {}
     for name in [*train_shared, *EXTRA]:
-        s = score(name, chat_oof.get(name), base_oof.get(name))
+        s = pending.score(name, chat_part[1].get(name), base_part[1].get(name))
         s[np.isin(bench.data[name]["keys"], list(drop))] = np.nan
         training[name] = s
-    return score, worst_domain(training, bench, FPR)
+    return Experts(chat_part, base_part, training, worst_domain(training, bench, FPR))
 
 
 def run(bench: Bench, chat, base, base_offset: float) -> dict:
     result = {"loso": {}, "cross": {}, "domains": {}}
     for test in SHARED:
         keys = set(bench.data[test]["keys"].tolist())
-        score, thr = experts(bench, chat, base, [s for s in SHARED if s != test], keys, base_offset)
-        result["loso"][test] = evaluate(score(test), bench.data[test]["labels"], thr)
+        trained = experts(bench, chat, base, [s for s in SHARED if s != test], keys, base_offset)
+        result["loso"][test] = evaluate(trained.score(test), bench.data[test]["labels"], trained.threshold)
     for domain in ("xsum", "writing"):
-        score, thr = experts(bench, chat, base, [s for s in SHARED if s.startswith(domain)], set(), base_offset)
+        trained = experts(bench, chat, base, [s for s in SHARED if s.startswith(domain)], set(), base_offset)
         for test in SHARED:
             if not test.startswith(domain):
-                result["cross"][test] = evaluate(score(test), bench.data[test]["labels"], thr)
-    score, thr = experts(bench, chat, base, list(SHARED), set(), base_offset)
+                result["cross"][test] = evaluate(trained.score(test), bench.data[test]["labels"], trained.threshold)
+    trained = experts(bench, chat, base, list(SHARED), set(), base_offset)
     for test in DOMAINS:
-        result["domains"][test] = evaluate(score(test), bench.data[test]["labels"], thr)
+        result["domains"][test] = evaluate(trained.score(test), bench.data[test]["labels"], trained.threshold)
     return result
 
 

@@ -14,7 +14,6 @@ Methods, interleaved and repeated (best of ``--repeats`` kept, the least disturb
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -56,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             both.arrays(texts), ("zeroshot", "dist", "chat", "cross"), boundary=boundary)
     if args.model_dir is not None:
         from detectors.learned import load_trained
+        from hygiene.detector import trained_meta
 
-        scorer = json.loads((args.model_dir / "detector.json").read_text())["features"].get("scorer")
+        scorer = trained_meta(args.model_dir)["features"].get("scorer")
         trained = load_trained(args.model_dir, lm=lm if scorer == lm.name else None)  # else it loads its own
         methods[f"trained model {args.model_dir.name} (end to end)"] = lambda: trained.score(texts)
     n_tokens = sum(min(len(ids), 512) for ids in lm.tokenizer(texts, add_special_tokens=False)["input_ids"])

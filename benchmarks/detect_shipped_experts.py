@@ -33,10 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from detect_corpora import load_set  # noqa: E402
-from detect_experts import EXTRA, FPR, SHARED, expert, worst_domain  # noqa: E402
+from detect_experts import EXTRA, FPR, SHARED, experts  # noqa: E402
 from detect_features import (  # noqa: E402
-    BASE_SETS,
-    GPT_SETS,
     SECOND_SCORERS,
     Bench,
     build_reference,
@@ -55,24 +53,21 @@ REFERENCE = "wikitext-valid+packages+docstrings"
 DEFAULT_SCORER = "SmolLM2-135M-Instruct.Q4_1"
 
 
-def expert_directory(bench: Bench, head, train_sets: list[str], offset_fpr: float, out: Path, source: str):
-    """Fit ``head`` on ``train_sets`` + EXTRA and write it as a feature directory; return (out-of-fold scores per
-    set, score function, its offset)."""
-    score_fn, oof, offset, result = expert(bench, head, train_sets, set(), offset_fpr)
-    scorer_prefix = {split_scorer(f)[0] for f in head.families}
-    if len(scorer_prefix) != 1:
+def save_expert(bench: Bench, head, part: tuple, out: Path, source: str) -> None:
+    """Write one expert (``part`` as :func:`detect_experts.expert` returns it) as a feature model directory."""
+    _, oof, _, result = part
+    prefixes = {split_scorer(f)[0] for f in head.families}
+    if len(prefixes) != 1:
         raise SystemExit(f"{head.name}: an expert reads one scorer's families")
-    prefix = scorer_prefix.pop()
+    prefix = prefixes.pop()
     families = tuple(split_scorer(f)[1] for f in head.families)
-    n_rows = int(sum(np.isfinite(oof[name]).sum() for name in oof))
+    n_rows = int(sum(np.isfinite(scores).sum() for scores in oof.values()))
     needs_reference = any(f in NEEDS_REFERENCE for f in families)
     reference = bench.reference[prefix].unigram_only() if needs_reference else None
     scorer = Path(SECOND_SCORERS[prefix][0]).stem if prefix else DEFAULT_SCORER
     config = FeatureConfig(scorer=scorer, families=families, max_tokens=512,
                            reference=REFERENCE_FILE if needs_reference else None)
-    save_feature_model(result, config, out, {"source": source, "sets": [*train_sets, *EXTRA], "n_rows": n_rows},
-                       reference)
-    return oof, score_fn, offset
+    save_feature_model(result, config, out, {"source": source, "sets": list(oof), "n_rows": n_rows}, reference)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,17 +89,12 @@ def main(argv: list[str] | None = None) -> int:
               f"caches hold ({rows}), via benchmarks/detect_shipped_experts.py at commit {commit}; CPU, float32, "
               "512 tokens")
     with tempfile.TemporaryDirectory() as tmp:
-        chat_oof, chat_fn, chat_offset = expert_directory(bench, chat, list(GPT_SETS), FPR, Path(tmp) / "chat",
-                                                          source)
-        base_oof, base_fn, base_offset = expert_directory(bench, base, list(BASE_SETS), args.base_offset_fpr,
-                                                          Path(tmp) / "base", source)
-        training, labels = {}, []
-        for name in [*SHARED, *EXTRA]:
-            a = chat_oof.get(name, chat_fn(name))
-            b = base_oof.get(name, base_fn(name))
-            training[name] = np.maximum(a - chat_offset, b - base_offset)
-            labels.append(bench.data[name]["labels"])
-        threshold = worst_domain(training, bench, FPR)
+        trained = experts(bench, chat, base, list(SHARED), set(), args.base_offset_fpr)
+        save_expert(bench, chat, trained.chat, Path(tmp) / "chat", source)
+        save_expert(bench, base, trained.base, Path(tmp) / "base", source)
+        chat_offset, base_offset = trained.chat[2], trained.base[2]
+        threshold, training = trained.threshold, trained.training
+        labels = [bench.data[name]["labels"] for name in training]
         score, y = np.concatenate(list(training.values())), np.concatenate(labels)
         ok = np.isfinite(score)
         calibration = ProbabilityCalibration.fit(score[ok], y[ok], "isotonic")
@@ -127,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         texts, _ = load_set("xsum_gpt-4")
         texts = texts[: args.check]
-        cached = np.maximum(chat_fn("xsum_gpt-4")[: args.check] - chat_offset,
-                            base_fn("xsum_gpt-4")[: args.check] - base_offset)
+        cached = trained.score("xsum_gpt-4")[: args.check]
         live = load_trained(args.out).score(texts)
         diff = np.abs(live - cached).max()
         print(f"live vs cached scores on {len(texts)} xsum_gpt-4 documents: max |diff| {diff:.2e}")

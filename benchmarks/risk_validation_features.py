@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             from detect_experts import experts
 
             chat, base, offset = name.removeprefix("experts:").split(",")
-            trained = experts(bench, candidate(chat), candidate(base), train, set(), float(offset))
+            pair = experts(bench, candidate(chat), candidate(base), train, set(), float(offset))
+            trained = (pair.score, pair.threshold)
         sets, threshold = scores_by_set(bench, None if trained else candidate(name), train, args.fpr,
                                         tuple(args.extra), args.rule, trained)
         size, n_h, n_m, rows = cross_domain(sets, args.size, args.repeats, threshold, args.seed)
