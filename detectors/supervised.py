@@ -252,13 +252,9 @@ class SupervisedDetector:
         features.pop("zeroshot", None)
         self.spec = FeatureSpec(**features)
         if lm is None:
-            from .lm import default_model_path, load_causal_lm
+            from .lm import load_scorer
 
-            try:  # the offline default is recorded by its file stem; anything else by what was loaded
-                default = default_model_path().stem
-            except ModuleNotFoundError:
-                default = None
-            lm = load_causal_lm(None if self.spec.scorer == default else self.spec.scorer, device=device)
+            lm = load_scorer(self.spec.scorer, device=device)
         if lm.name != self.spec.scorer:
             raise ValueError(f"model was trained on features of scorer {self.spec.scorer!r}, got {lm.name!r}")
         self.zeroshot = ZeroShotDetector(lm, max_tokens=self.spec.max_tokens, batch_size=batch_size,

