@@ -13,7 +13,11 @@
 - ``gnu_info``: prose documents of this machine's GNU Texinfo manuals (``/usr/share/info``; at most 15 a manual,
   seeded; licence nodes and notices, indexes and documents sharing a word 8-gram with ``manpages`` or
   ``python_docs`` left out): the second confirmation domain,
-  added after the chat-text opt-in was fitted (table M).
+  added after the chat-text opt-in was fitted (table M);
+- ``perl_pod``: prose documents of the POD documentation of this machine's Perl core library (the third);
+- ``vim_help``: prose documents of this machine's Vim help files (``/usr/share/vim/vim*/doc``; at most four a file,
+  seeded; examples dropped, tags unwrapped): the fourth, added after the two-expert detectors were measured on
+  the other four.
 
 ``wikitext2_valid``: the same construction over the second half of ``valid.txt`` (300 documents): a
 human-only *training* domain, never a test set. The first half of ``valid.txt`` is the text the ``ref``
@@ -43,13 +47,14 @@ DETECT_DIR = SHARED / "detect"
 WIKITEXT_DIR = SHARED / "text" / "wikitext-2"
 HUMAN_DOMAINS = ("wikitext2_test", "python_docs")
 # A human test domain measured only after the choice it confirms (benchmarks/RESULTS.md, issue 15, table J).
-CONFIRM_HUMAN = ("manpages", "gnu_info", "perl_pod")
+CONFIRM_HUMAN = ("manpages", "gnu_info", "perl_pod", "vim_help")
 # Its two halves (150 documents each, in page order: different pages but for at most one), for training on one
 # and testing on the other after the confirmation (RESULTS.md, issue 15, table L).
 MANPAGE_HALVES = ("manpages_a", "manpages_b")
 MAN_DIR = Path("/usr/share/man")
 INFO_DIR = Path("/usr/share/info")
 PERL_DIRS = (Path("/usr/share/perl/5.36.0"), Path("/usr/lib/x86_64-linux-gnu/perl/5.36.0"))
+VIM_DOC_DIRS = tuple(sorted(Path("/usr/share/vim").glob("vim*/doc")))
 # Human-only training domains, never test sets: the second half of WikiText-2 valid.txt, and the "train" half
 # of the installed packages' READMEs (hygiene.package_text; technical prose that is not Python's documentation).
 EXTRA_HUMAN = ("wikitext2_valid", "package_docs", "package_docstrings")
@@ -193,6 +198,32 @@ def perl_pod_documents(n: int = 300, seed: int = 0, per_file: int = 3) -> list[s
     return [d["text"] for d in rng.sample(clean, min(n, len(clean)))]
 
 
+def vim_help_documents(n: int = 300, seed: int = 0, per_file: int = 4) -> list[str]:
+    """Prose documents (40-200 words) of this machine's Vim help files: tag anchors and links unwrapped, examples
+    (indented lines) and rules dropped, then the packages' prose filter; documents sharing a word 8-gram with the
+    other technical human domains dropped; at most ``per_file`` a help file, a seeded sample."""
+    from hygiene.package_text import distinct_documents, pack_documents, prose_paragraphs, word_ngrams
+
+    files = sorted(p for d in VIM_DOC_DIRS for p in d.glob("*.txt"))
+    rng = random.Random(seed)
+    picked: list[dict[str, str]] = []
+    for path in files:
+        lines = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[1:]:  # less the "*x.txt*" line
+            if line.startswith((" ", "\t")) or set(line.strip()) <= set("=-"):
+                lines.append("")  # examples, centred titles, section rules
+                continue
+            line = re.sub(r"\*[^*\s]+\*", "", line)  # tag anchors: *vimrc-intro*
+            line = re.sub(r"\|([^|\s]+)\|", r"\1", line)  # links: |vimrc| -> vimrc
+            lines.append(re.sub(r"\s+[>~]$", "", line.rstrip()))  # "... this way: >" opens an example; "~" a heading
+        docs = pack_documents(prose_paragraphs("\n".join(lines)))
+        picked += [{"text": t} for t in rng.sample(docs, min(per_file, len(docs)))]
+    seen = set().union(*map(word_ngrams, [*manpage_documents(), *info_documents(), *perl_pod_documents(),
+                                          *python_docs_documents()]))
+    clean = [d for d in distinct_documents(picked) if word_ngrams(d["text"]).isdisjoint(seen)]
+    return [d["text"] for d in rng.sample(clean, min(n, len(clean)))]
+
+
 def detect_sets() -> list[str]:
     return sorted(p.stem for p in DETECT_DIR.glob("*.jsonl"))
 
@@ -222,6 +253,9 @@ def load_set(name: str) -> tuple[list[str], np.ndarray]:
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "perl_pod":
         texts = perl_pod_documents()
+        return texts, np.zeros(len(texts), dtype=np.int64)
+    if name == "vim_help":
+        texts = vim_help_documents()
         return texts, np.zeros(len(texts), dtype=np.int64)
     if name == "python_docs":
         texts = python_docs_documents()

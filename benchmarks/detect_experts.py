@@ -120,7 +120,7 @@ def experts(bench: Bench, chat, base, train_shared: list[str], drop: set[str], b
     return Experts(chat_part, base_part, training, worst_domain(training, bench, FPR))
 
 
-def run(bench: Bench, chat, base, base_offset: float) -> dict:
+def run(bench: Bench, chat, base, base_offset: float, domains: tuple[str, ...] = DOMAINS) -> dict:
     result = {"loso": {}, "cross": {}, "domains": {}}
     for test in SHARED:
         keys = set(bench.data[test]["keys"].tolist())
@@ -132,18 +132,21 @@ def run(bench: Bench, chat, base, base_offset: float) -> dict:
             if not test.startswith(domain):
                 result["cross"][test] = evaluate(trained.score(test), bench.data[test]["labels"], trained.threshold)
     trained = experts(bench, chat, base, list(SHARED), set(), base_offset)
-    for test in DOMAINS:
+    for test in domains:
         result["domains"][test] = evaluate(trained.score(test), bench.data[test]["labels"], trained.threshold)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chat", default="head:zeroshot+dist+general+rarity", help="the chat-model expert")
+    parser.add_argument("--chat", nargs="+", default=["head:zeroshot+dist+general+rarity"],
+                        help="chat-model expert(s), each measured with each base-model expert")
     parser.add_argument("--base", nargs="+", default=["head:zeroshot+dist+general"],
                         help="base-model expert(s), each measured")
     parser.add_argument("--base-offset-fpr", type=float, nargs="+", default=[FPR],
                         help="the base-model expert's own threshold, as a human FPR (lower: it speaks up less)")
+    parser.add_argument("--domains", nargs="+", default=list(DOMAINS),
+                        help="human domains the detector trained on all sets is measured on (FPR columns, in order)")
     parser.add_argument("--base-rows", type=int, default=400, help="first N rows of each base-model set")
     parser.add_argument("--second", action="append", default=[], metavar="NAME=PATH",
                         help="a second scorer (as detect_features.py --second): its families as NAME.family")
@@ -151,19 +154,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for spec in args.second:
         use_second_scorer(spec)
-    chat, bases = candidate(args.chat), [candidate(b) for b in args.base]
-    families = sorted({f for c in (chat, *bases) for f in c.families if not split_scorer(f)[0]})
+    chats, bases = [candidate(c) for c in args.chat], [candidate(b) for b in args.base]
+    families = sorted({f for c in (*chats, *bases) for f in c.families if not split_scorer(f)[0]})
     start = time.perf_counter()
     reference = "wikitext-valid+packages+docstrings"
-    bench = Bench([*SHARED, *DOMAINS, *EXTRA], build_reference(reference), families_contexts(families) or ("raw",),
+    bench = Bench([*SHARED, *args.domains, *EXTRA], build_reference(reference), families_contexts(families) or ("raw",),
                   args.base_rows, reference)
     print(f"extras {', '.join(EXTRA)}; setup {time.perf_counter() - start:.0f} s\n\n{HEADER}", flush=True)
     results = {}
-    for base in bases:
-        for offset in args.base_offset_fpr:
-            label = f"max({chat.name}, {base.name} @ {offset:g} FPR)"
-            results[label] = run(bench, chat, base, offset)
-            print(summary_row(label, results[label]), flush=True)
+    for chat in chats:
+        for base in bases:
+            for offset in args.base_offset_fpr:
+                label = f"max({chat.name}, {base.name} @ {offset:g} FPR)"
+                results[label] = run(bench, chat, base, offset, tuple(args.domains))
+                print(summary_row(label, results[label]), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
                                         indent=1))
