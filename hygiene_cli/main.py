@@ -196,9 +196,12 @@ def _run_job(args: argparse.Namespace) -> int:  # clean and score
     lines.append(f"  quarantined {counts['quarantined']:>8}  {args.out / 'quarantine'}")
     lines.append(f"  manifest    {args.out / 'manifest.json'}")
     lines.append(f"  report      {result.report}")
+    warning = (result.manifest.get("domain_check") or {}).get("warning")
+    if warning:  # the shipped threshold may not fit this corpus: say so where the user looks, not only in the report
+        lines.append(f"warning: {warning}")
     summary = {"command": args.command, "out": str(args.out), "resumed": result.resumed, "counts": counts,
                "outputs": result.manifest.get("outputs", {}), "manifest": str(args.out / "manifest.json"),
-               "report": str(result.report)}
+               "report": str(result.report), "warnings": [warning] if warning else []}
     return finish(args, lines, summary)
 
 

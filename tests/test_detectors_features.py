@@ -353,6 +353,7 @@ def test_clean_manifest_domain_report_uses_the_shipped_reference():
     shifted = rng.choice(ref.human_scores, 400) + 0.8  # human text of a more predictable domain
     report = domain_report(shifted, CleanConfig())
     assert report["outside"] and "hygiene calibrate" in report["warning"]
+    assert "--detector features" in report["warning"]  # the default points to the detector whose threshold travels
     assert not domain_report(inside, CleanConfig(threshold=-3.0))["checked"]  # a threshold of the user's own
     assert not domain_report(inside, CleanConfig(detector=DetectorSettings(max_tokens=64)))["checked"]
     assert not domain_report(inside[:10], CleanConfig())["checked"]
@@ -503,3 +504,26 @@ def test_clean_report_warns_outside_the_calibration_domain(tmp_path: Path):
         assert check["checked"] and check["n"] == len(texts) and check["outside"] == warned
         page = (tmp_path / name / "report.html").read_text(encoding="utf-8")
         assert ("Outside the calibration" in page) == warned and ("hygiene calibrate" in page) == warned
+
+
+def test_cli_prints_the_domain_warning(tmp_path: Path, monkeypatch, capsys):
+    """`clean` / `score` say on the terminal (and in --json's summary) what the report says: the shipped
+    threshold may not fit this corpus, and what to do."""
+    import hygiene.pipeline
+    from detectors.reference import default_reference
+    from hygiene_cli.main import main
+
+    ref = default_reference()
+    texts = [f"document number {i} about {'x' * (i % 7)} things" for i in range(80)]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet")
+    scores = dict(zip(texts, np.random.default_rng(1).choice(ref.human_scores, len(texts)) + 0.8))
+    real_run = hygiene.pipeline.run
+    monkeypatch.setattr(hygiene.pipeline, "run", lambda *a, **k: real_run(*a, **k, scorer=_FixedScores(scores)))
+    assert main(["score", str(tmp_path / "a.parquet"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the detector scores of this corpus do not fit" in out and "--detector features" in out
+    assert main(["score", str(tmp_path / "a.parquet"), "--out", str(tmp_path / "json"), "--quiet", "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert len(summary["warnings"]) == 1 and "hygiene calibrate" in summary["warnings"][0]
+    assert "warning:" in captured.err  # people's lines go to stderr under --json
