@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    options TEXT                   -- JSON options of a risk job (resolved reference paths)
+    options TEXT,                  -- JSON options of a risk job (resolved reference paths)
+    warnings TEXT                  -- JSON list of the run's warnings once finished (the domain check's)
 );
 CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created);
 """
@@ -90,6 +91,7 @@ class JobRecord:
     error: str | None
     attempts: int
     options: dict[str, Any] | None = None
+    warnings: list[str] | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -103,7 +105,7 @@ class JobRecord:
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
         data = dict(row)
         data.pop("cancel_requested")
-        for key in ("inputs", "config", "counts", "timings", "options"):
+        for key in ("inputs", "config", "counts", "timings", "options", "warnings"):
             data[key] = json.loads(data[key]) if data[key] is not None else None
         return cls(**{**data, "out": Path(data["out"]), "annotate_kept": bool(data["annotate_kept"])})
 
@@ -126,6 +128,8 @@ class JobStore:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
             if "options" not in columns:  # a store written before risk jobs existed
                 self._db.execute("ALTER TABLE jobs ADD COLUMN options TEXT")
+            if "warnings" not in columns:  # ... or before jobs reported warnings
+                self._db.execute("ALTER TABLE jobs ADD COLUMN warnings TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -190,11 +194,14 @@ class JobStore:
                              "RETURNING cancel_requested", (stage, done, total, job_id))
         return bool(rows and rows[0]["cancel_requested"])
 
-    def finish(self, job_id: str, state: State, *, counts=None, timings=None, error: str | None = None) -> None:
+    def finish(self, job_id: str, state: State, *, counts=None, timings=None, error: str | None = None,
+               warnings: list[str] | None = None) -> None:
         rows = self._execute(
-            "UPDATE jobs SET state = ?, finished = ?, counts = ?, timings = ?, error = ? WHERE id = ? RETURNING *",
+            "UPDATE jobs SET state = ?, finished = ?, counts = ?, timings = ?, error = ?, warnings = ? WHERE id = ? "
+            "RETURNING *",
             (state, _now(), json.dumps(counts) if counts is not None else None,
-             json.dumps(timings) if timings is not None else None, error, job_id),
+             json.dumps(timings) if timings is not None else None, error,
+             json.dumps(warnings) if warnings is not None else None, job_id),
         )
         self._finished(rows)
 
@@ -313,7 +320,9 @@ class JobRunner:
             self.store.finish(job.id, "failed", error=f"{type(exc).__name__}: {exc}")
             self._notify("failed")
             return
-        self.store.finish(job.id, "succeeded", counts=manifest["counts"], timings=manifest["timings_s"])
+        warning = (manifest.get("domain_check") or {}).get("warning")  # a clean/score run's; the CLI prints it
+        self.store.finish(job.id, "succeeded", counts=manifest["counts"], timings=manifest["timings_s"],
+                          warnings=[warning] if warning else [])
         self._notify("succeeded")
 
     def _notify(self, state: str) -> None:

@@ -120,6 +120,9 @@ class Job(BaseModel):
     duration_s: float | None = Field(None, description="seconds from start to end (to now while running)")
     config: dict[str, Any]
     risk: dict[str, Any] | None = Field(None, description="a risk job's options, reference paths resolved")
+    warnings: list[str] = Field(default_factory=list, description=(
+        "once finished: what the run warns of, e.g. that the corpus's scores do not fit the domain the shipped "
+        "threshold was calibrated on (the manifest's domain_check)"))
 
 
 class JobList(BaseModel):
@@ -188,7 +191,8 @@ def job_view(record: JobRecord, roots: Sequence[Path] = ()) -> Job:
                started=record.started, finished=record.finished, stage=record.stage, rows_done=record.rows_done,
                rows_total=record.rows_total, counts=record.counts, timings_s=record.timings, error=error,
                attempts=record.attempts, duration_s=record.duration_s, config=_shown_config(record.config, roots),
-               risk=public_value(record.options, roots))
+               risk=public_value(record.options, roots),
+               warnings=[public_text(w, roots) if roots else w for w in record.warnings or []])
 
 
 def upload_view(u: StoredUpload) -> Upload:

@@ -527,3 +527,43 @@ def test_cli_prints_the_domain_warning(tmp_path: Path, monkeypatch, capsys):
     summary = json.loads(captured.out)
     assert len(summary["warnings"]) == 1 and "hygiene calibrate" in summary["warnings"][0]
     assert "warning:" in captured.err  # people's lines go to stderr under --json
+
+
+def test_service_job_reports_the_domain_warning(tmp_path: Path):
+    """A REST clean/score job carries the run's warnings (the terminal's last line) in its job resource; a job
+    store written before that column existed gains it."""
+    import sqlite3
+    import time
+
+    from detectors.reference import default_reference
+    from hygiene.config import CleanConfig
+    from service.jobs import FINAL_STATES, JobRunner, JobStore
+    from service.schemas import job_view
+
+    old = sqlite3.connect(tmp_path / "jobs.sqlite")  # the first store's table: no options, no warnings
+    old.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, inputs TEXT NOT "
+                "NULL, config TEXT NOT NULL, annotate_kept INTEGER NOT NULL, out TEXT NOT NULL, created TEXT NOT "
+                "NULL, started TEXT, finished TEXT, stage TEXT, rows_done INTEGER NOT NULL DEFAULT 0, rows_total "
+                "INTEGER, counts TEXT, timings TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
+                "cancel_requested INTEGER NOT NULL DEFAULT 0)")
+    old.commit()
+    old.close()
+    ref = default_reference()
+    texts = [f"document number {i} about {'x' * (i % 7)} things" for i in range(80)]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet")
+    inside = dict(zip(texts, np.random.default_rng(1).choice(ref.human_scores, len(texts))))
+    store = JobStore(tmp_path / "jobs.sqlite")
+    ids = {}
+    for name, scores in (("inside", inside), ("shifted", {t: s + 0.8 for t, s in inside.items()})):
+        runner = JobRunner(store, lambda config, scores=scores: _FixedScores(scores), poll_s=0.05)
+        ids[name] = store.create("score", [str(tmp_path / "a.parquet")], CleanConfig(), False, tmp_path / name)
+        runner.start()
+        deadline = time.monotonic() + 60
+        while store.get(ids[name]).state not in FINAL_STATES and time.monotonic() < deadline:
+            time.sleep(0.05)
+        runner.stop()
+    inside_job, shifted_job = (job_view(store.get(ids[n]), [tmp_path]) for n in ("inside", "shifted"))
+    assert inside_job.state == shifted_job.state == "succeeded", shifted_job.error
+    assert inside_job.warnings == []
+    assert len(shifted_job.warnings) == 1 and "hygiene calibrate" in shifted_job.warnings[0]
+    store.close()
