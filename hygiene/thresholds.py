@@ -14,7 +14,7 @@ from hygiene.errors import ThresholdError
 
 from .config import CleanConfig
 
-__all__ = ["Threshold", "resolve_threshold", "ThresholdError", "domain_report", "shipped_reference"]
+__all__ = ["Threshold", "resolve_threshold", "ThresholdError", "domain_report", "run_warnings", "shipped_reference"]
 
 
 
@@ -114,7 +114,6 @@ def domain_report(scores, config: CleanConfig) -> dict[str, Any]:
     import numpy as np
 
     from detectors.domain import domain_check
-    from hygiene.detector import scoring
 
     ref = shipped_reference(config) if config.threshold is None and config.calibration is None else None
     if ref is None or scores is None:
@@ -132,8 +131,15 @@ def domain_report(scores, config: CleanConfig) -> dict[str, Any]:
                    f"scores (KS distance {check.distance:.3f}, p = {check.p_value:.3f}): it is probably outside "
                    "the domain the threshold was calibrated on, so its false-positive rate may differ; calibrate "
                    "on human text of this domain (`hygiene calibrate`)")
-        if scoring(config.detector).path is None:  # the default: point to the detector whose threshold travels
+        if config.detector.kind == "zeroshot":  # the default's reference: point to the detector whose threshold travels
             warning += (", or use the shipped detector kind \"features\" (`--detector features`), whose threshold "
                         f"kept the false-positive rate at or below {TRAVELLING_FPR:.1%} on every unseen human domain "
                         "measured (benchmarks/RESULTS.md)")
     return {"checked": True, **check.to_dict(), "reference": ref.source, "warning": warning}
+
+
+def run_warnings(manifest: dict[str, Any]) -> list[str]:
+    """What a finished clean/score run warns of (its manifest's domain check), for the CLI's last lines and a
+    REST job's resource."""
+    warning = (manifest.get("domain_check") or {}).get("warning")
+    return [warning] if warning else []

@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_job(args: argparse.Namespace) -> int:  # clean and score
     from hygiene.config import load_config
     from hygiene.pipeline import run
+    from hygiene.thresholds import run_warnings
 
     from .progress import TqdmProgress
 
@@ -196,12 +197,11 @@ def _run_job(args: argparse.Namespace) -> int:  # clean and score
     lines.append(f"  quarantined {counts['quarantined']:>8}  {args.out / 'quarantine'}")
     lines.append(f"  manifest    {args.out / 'manifest.json'}")
     lines.append(f"  report      {result.report}")
-    warning = (result.manifest.get("domain_check") or {}).get("warning")
-    if warning:  # the shipped threshold may not fit this corpus: say so where the user looks, not only in the report
-        lines.append(f"warning: {warning}")
+    warnings = run_warnings(result.manifest)  # said where the user looks, not only in the report
+    lines += [f"warning: {w}" for w in warnings]
     summary = {"command": args.command, "out": str(args.out), "resumed": result.resumed, "counts": counts,
                "outputs": result.manifest.get("outputs", {}), "manifest": str(args.out / "manifest.json"),
-               "report": str(result.report), "warnings": [warning] if warning else []}
+               "report": str(result.report), "warnings": warnings}
     return finish(args, lines, summary)
 
 

@@ -25,6 +25,7 @@ from hygiene.config import CleanConfig
 from hygiene.detector import Detector
 from hygiene.io import columns as C
 from hygiene.pipeline import run
+from hygiene.thresholds import run_warnings
 
 from .risk_job import run_risk_job
 
@@ -320,9 +321,8 @@ class JobRunner:
             self.store.finish(job.id, "failed", error=f"{type(exc).__name__}: {exc}")
             self._notify("failed")
             return
-        warning = (manifest.get("domain_check") or {}).get("warning")  # a clean/score run's; the CLI prints it
         self.store.finish(job.id, "succeeded", counts=manifest["counts"], timings=manifest["timings_s"],
-                          warnings=[warning] if warning else [])
+                          warnings=run_warnings(manifest))
         self._notify("succeeded")
 
     def _notify(self, state: str) -> None:

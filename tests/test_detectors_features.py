@@ -486,22 +486,27 @@ class _FixedScores:
                 "n_tokens": np.full(len(texts), 50), "truncated": np.zeros(len(texts), bool)}
 
 
-def test_clean_report_warns_outside_the_calibration_domain(tmp_path: Path):
+def _domain_corpus(tmp_path: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """``tmp_path/a.parquet`` (80 texts) and two sets of scores for them: drawn from the shipped reference's human
+    scores (the reference's domain) and the same shifted up by 0.8 (a more predictable domain)."""
     from detectors.reference import default_reference
+
+    texts = [f"document number {i} about {'x' * (i % 7)} things" for i in range(80)]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet")
+    inside = dict(zip(texts, np.random.default_rng(1).choice(default_reference().human_scores, len(texts))))
+    return inside, {t: s + 0.8 for t, s in inside.items()}
+
+
+def test_clean_report_warns_outside_the_calibration_domain(tmp_path: Path):
     from hygiene.config import CleanConfig
     from hygiene.pipeline import run
 
-    ref = default_reference()
-    rng = np.random.default_rng(1)
-    texts = [f"document number {i} about {'x' * (i % 7)} things" for i in range(80)]
-    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet")
-    inside = dict(zip(texts, rng.choice(ref.human_scores, len(texts))))  # human text of the reference's domain
-    shifted = {t: s + 0.8 for t, s in inside.items()}  # a more predictable domain: every score higher
+    inside, shifted = _domain_corpus(tmp_path)
     for name, scores, warned in (("inside", inside, False), ("shifted", shifted, True)):
         result = run([tmp_path / "a.parquet"], tmp_path / name, CleanConfig(), mode="score",
                      scorer=_FixedScores(scores))
         check = result.manifest["domain_check"]
-        assert check["checked"] and check["n"] == len(texts) and check["outside"] == warned
+        assert check["checked"] and check["n"] == len(inside) and check["outside"] == warned
         page = (tmp_path / name / "report.html").read_text(encoding="utf-8")
         assert ("Outside the calibration" in page) == warned and ("hygiene calibrate" in page) == warned
 
@@ -510,13 +515,9 @@ def test_cli_prints_the_domain_warning(tmp_path: Path, monkeypatch, capsys):
     """`clean` / `score` say on the terminal (and in --json's summary) what the report says: the shipped
     threshold may not fit this corpus, and what to do."""
     import hygiene.pipeline
-    from detectors.reference import default_reference
     from hygiene_cli.main import main
 
-    ref = default_reference()
-    texts = [f"document number {i} about {'x' * (i % 7)} things" for i in range(80)]
-    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet")
-    scores = dict(zip(texts, np.random.default_rng(1).choice(ref.human_scores, len(texts)) + 0.8))
+    _, scores = _domain_corpus(tmp_path)
     real_run = hygiene.pipeline.run
     monkeypatch.setattr(hygiene.pipeline, "run", lambda *a, **k: real_run(*a, **k, scorer=_FixedScores(scores)))
     assert main(["score", str(tmp_path / "a.parquet"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
@@ -535,7 +536,6 @@ def test_service_job_reports_the_domain_warning(tmp_path: Path):
     import sqlite3
     import time
 
-    from detectors.reference import default_reference
     from hygiene.config import CleanConfig
     from service.jobs import FINAL_STATES, JobRunner, JobStore
     from service.schemas import job_view
@@ -548,13 +548,10 @@ def test_service_job_reports_the_domain_warning(tmp_path: Path):
                 "cancel_requested INTEGER NOT NULL DEFAULT 0)")
     old.commit()
     old.close()
-    ref = default_reference()
-    texts = [f"document number {i} about {'x' * (i % 7)} things" for i in range(80)]
-    pq.write_table(pa.table({"text": texts}), tmp_path / "a.parquet")
-    inside = dict(zip(texts, np.random.default_rng(1).choice(ref.human_scores, len(texts))))
+    inside, shifted = _domain_corpus(tmp_path)
     store = JobStore(tmp_path / "jobs.sqlite")
     ids = {}
-    for name, scores in (("inside", inside), ("shifted", {t: s + 0.8 for t, s in inside.items()})):
+    for name, scores in (("inside", inside), ("shifted", shifted)):
         runner = JobRunner(store, lambda config, scores=scores: _FixedScores(scores), poll_s=0.05)
         ids[name] = store.create("score", [str(tmp_path / "a.parquet")], CleanConfig(), False, tmp_path / name)
         runner.start()
