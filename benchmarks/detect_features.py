@@ -108,6 +108,11 @@ def use_second_scorer(spec: str) -> str:
     return name
 
 
+def second_scorer_name(name: str) -> str:
+    """The scorer a model directory trained on second scorer ``name``'s features records (its file stem)."""
+    return Path(SECOND_SCORERS[name][0]).stem
+
+
 CANDIDATES = {name: candidate(name) for name in (
     *_SINGLES, "head:zeroshot", "head:zeroshot+dist", "head:zeroshot+dist+chat", "head:zeroshot+ref",
     "head:zeroshot+dist+ref", "mlp:zeroshot+dist+ref", "head:zeroshot+general+rarity",

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from detect_corpora import CONFIRM_HUMAN, EXTRA_HUMAN, HUMAN_DOMAINS, MANPAGE_HALVES, detect_sets  # noqa: E402
-from detect_features import SECOND_SCORERS, Bench, use_second_scorer  # noqa: E402
+from detect_features import Bench, second_scorer_name, use_second_scorer  # noqa: E402
 
 from detectors.features import families_contexts  # noqa: E402
 from detectors.ngram import NgramModel  # noqa: E402
@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     trained_on = set(meta["training"]["rows"])
     sets = args.sets or [*detect_sets(), *HUMAN_DOMAINS, *CONFIRM_HUMAN, *MANPAGE_HALVES, *EXTRA_HUMAN]
     scorer = use_second_scorer(args.second) if args.second else ""
-    if scorer and SECOND_SCORERS[scorer][0].removesuffix(".gguf") != meta["features"]["scorer"]:
+    if scorer and second_scorer_name(scorer) != meta["features"]["scorer"]:
         raise SystemExit(f"{args.model_dir} was trained on scorer {meta['features']['scorer']!r}, not {args.second}")
-    bench = Bench(sets, None if scorer else reference, families_contexts(families), args.base_rows)
-    bench.reference[scorer] = reference
+    bench = Bench(sets, None, families_contexts(families), args.base_rows)
+    bench.reference[scorer] = reference  # the directory's own, for its scorer's features
     prefix = f"{scorer}." if scorer else ""
     families = tuple(prefix + f for f in families)
     head, threshold = OnnxHead(args.model_dir / "model.onnx"), float(meta["threshold"]["logit"])

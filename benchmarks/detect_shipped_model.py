@@ -43,11 +43,11 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from detect_corpora import EXTRA_HUMAN, detect_sets, load_set  # noqa: E402
 from detect_features import (  # noqa: E402
     REFERENCES,
-    SECOND_SCORERS,
     Bench,
     _domain,
     build_reference,
     candidate,
+    second_scorer_name,
     split_scorer,
     use_second_scorer,
 )
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if not head.families or "ref" in families or len(prefixes) != 1:
         parser.error(f"--candidate {args.candidate}: a head of one scorer's families, without the ref family")
     prefix = prefixes.pop()
-    scorer = Path(SECOND_SCORERS[prefix][0]).stem if prefix else SCORER
+    scorer = second_scorer_name(prefix) if prefix else SCORER
     # The trigram counts of the reference are third-party text in another form: never written to the repo.
     reference = build_reference(args.reference).unigram_only()
     sets = [*(args.sets or detect_sets()), *args.extra]
